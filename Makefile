@@ -1,0 +1,48 @@
+# Gatekey: `make run` serves the quickstart, `make test` sets up and passes every test.
+# Both create the virtual environment they need.
+
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HOST    ?= 127.0.0.1
+PORT    ?= 8080
+STATE   ?= .gatekey
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint format bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## Create the virtual environment and install Gatekey with its tools
+
+run: venv ## Serve examples/quickstart on $(HOST):$(PORT) and print curl lines to try
+	@$(PY) examples/quickstart/curl_lines.py --state-dir $(STATE) --url http://$(HOST):$(PORT)
+	exec $(VENV)/bin/gatekey serve --manifests examples/quickstart --state-dir $(STATE) \
+		--host $(HOST) --port $(PORT)
+
+test: venv ## Run every test (under CI=true a skipped test is a failure)
+	$(PY) -m pytest -q
+
+lint: venv ## ruff (format + lint), mypy --strict and the import-linter contracts
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy operator issuer
+	$(VENV)/bin/lint-imports
+
+format: venv ## Format the code
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: venv ## Benchmarks against the aiohttp ceiling, measured in the same run
+	$(PY) bench/issuance.py
+
+clean: ## Remove the virtual environment and the state dir
+	rm -rf $(VENV) $(STATE)

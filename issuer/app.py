@@ -1,0 +1,62 @@
+"""``create_app``: the issuer's aiohttp application (DESIGN §4)."""
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from gatekey.issuer.errors import ServerError
+from gatekey.issuer.grants.context import Endpoint
+from gatekey.issuer.http.discovery import jwks_handler
+from gatekey.issuer.http.health import health_routes
+from gatekey.issuer.http.responses import json_response
+from gatekey.issuer.http.token_endpoint import token_handler
+from gatekey.issuer.runtime import Runtime
+
+_log = logging.getLogger("gatekey.issuer")
+
+RUNTIME_KEY = web.AppKey("runtime", Runtime)
+
+ENDPOINTS = tuple(
+    Endpoint(management, type_)  # type: ignore[arg-type]
+    for management in ("Policy", "ACL")
+    for type_ in ("JWT", "OAuth2")
+)
+
+
+def create_app(runtime: Runtime) -> web.Application:
+    """The issuer's routes over ``runtime``; serve it with ``web.run_app`` or ``AppRunner``."""
+    app = web.Application(
+        client_max_size=runtime.settings.max_body_bytes, middlewares=[_json_errors]
+    )
+    app[RUNTIME_KEY] = runtime
+    routes: list[web.RouteDef] = []
+    for endpoint in ENDPOINTS:
+        handler = token_handler(runtime, endpoint)
+        routes += [web.post(endpoint.path, handler), web.get(endpoint.path, handler)]
+    for base in ("/auth", "/credential"):
+        routes.append(web.get(f"{base}/.well-known/jwks.json", jwks_handler(runtime)))
+    routes += health_routes(runtime)
+    app.add_routes(routes)
+    app.on_cleanup.append(_close_store)
+    return app
+
+
+async def _close_store(app: web.Application) -> None:
+    await app[RUNTIME_KEY].store.close()
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """HTTP-level refusals as JSON error bodies; anything unexpected is a bare 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow",)}
+        code = "invalid_request" if exc.status in (405, 413) else "not_found"
+        return json_response({"error": code, "error_description": exc.reason}, exc.status, headers)
+    except Exception:
+        _log.exception("unexpected failure on %s %s", request.method, request.path)
+        error = ServerError("the server could not complete the request")
+        return json_response(error.body(), error.status)

@@ -1,0 +1,150 @@
+"""The ``gatekey`` command (DESIGN §5). Every flag is also an environment variable
+``GATEKEY_<FLAG>`` (``GATEKEY_MANIFESTS``, ``GATEKEY_STATE_DIR``, ``GATEKEY_PORT``, ...)."""
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from gatekey.issuer import audit
+from gatekey.issuer.embedded.source import EmbeddedSource
+from gatekey.issuer.embedded.state_dir import StateDir
+from gatekey.issuer.settings import IssuerSettings
+from gatekey.operator import contract
+from gatekey.operator.model import AuthPolicy, Credential
+
+DEFAULT_STATE_DIR = ".gatekey"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gatekey`` command line."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    result: int = args.run(args)
+    return result
+
+
+def _env(flag: str, default: Any = None) -> Any:
+    return os.environ.get("GATEKEY_" + flag.upper().replace("-", "_"), default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gatekey", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the issuer on a folder of manifests")
+    serve.add_argument(
+        "--manifests",
+        type=Path,
+        default=_env("manifests"),
+        help="folder of AuthPolicy, Credential, Role and Secret manifests",
+    )
+    serve.add_argument("--state-dir", type=Path, default=_env("state-dir", DEFAULT_STATE_DIR))
+    serve.add_argument("--host", default=_env("host", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(_env("port", 8080)))
+    serve.add_argument(
+        "--store",
+        default=_env("store"),
+        help="sqlite:///path.db (default: tokens.db in the state dir)",
+    )
+    serve.add_argument(
+        "--issuer-url",
+        default=_env("issuer-url"),
+        help="base of iss and metadata URLs (default http://HOST:PORT)",
+    )
+    serve.set_defaults(run=_serve)
+
+    render = commands.add_parser("render", help="print the objects the operator would write")
+    render.add_argument("dir", type=Path)
+    render.add_argument("--state-dir", type=Path, default=_env("state-dir", DEFAULT_STATE_DIR))
+    render.set_defaults(run=_render)
+
+    show = commands.add_parser("show-key", help='print a client id and secret ("Show Proxy Key")')
+    show.add_argument(
+        "target", help="ApiProxy/NAME, ProxyGroup/NAME, PolicyGroup/NAME or Credential/NAME"
+    )
+    show.add_argument("--manifests", type=Path, default=_env("manifests"))
+    show.add_argument("--state-dir", type=Path, default=_env("state-dir", DEFAULT_STATE_DIR))
+    show.add_argument("--namespace", default=_env("namespace", "default"))
+    show.set_defaults(run=_show_key)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvloop
+    from gatekey.issuer.serve import ServeOptions, serve
+
+    if args.manifests is None:
+        sys.exit("gatekey serve: --manifests DIR (or GATEKEY_MANIFESTS) is required")
+    audit.configure()
+    url = args.issuer_url or f"http://{args.host}:{args.port}"
+    options = ServeOptions(
+        manifests=args.manifests,
+        state_dir=args.state_dir,
+        host=args.host,
+        port=args.port,
+        store=args.store,
+        settings=IssuerSettings(issuer_url=url),
+    )
+    uvloop.run(serve(options))
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    source = EmbeddedSource(args.dir, StateDir(args.state_dir), IssuerSettings(), persist=False)
+    build = source.build()
+    yaml.safe_dump_all(list(build.objects), sys.stdout, sort_keys=False)
+    return 1 if build.errors else 0
+
+
+def _show_key(args: argparse.Namespace) -> int:
+    if args.manifests is None:
+        sys.exit("gatekey show-key: --manifests DIR (or GATEKEY_MANIFESTS) is required")
+    kind, _, name = args.target.partition("/")
+    source = EmbeddedSource(args.manifests, StateDir(args.state_dir), IssuerSettings())
+    build = source.build()
+    rendered = build.rendered.get(args.namespace)
+    resources = source.folder.load().resources.values()
+    secret_name = None
+    for resource in resources:
+        if resource.metadata.namespace != args.namespace:
+            continue
+        if (
+            kind == "Credential"
+            and isinstance(resource, Credential)
+            and resource.metadata.name == name
+        ):
+            secret_name = resource.secret_name
+        elif (
+            isinstance(resource, AuthPolicy)
+            and resource.spec.management == "Policy"
+            and resource.target.kind == kind
+            and resource.target.name == name
+        ):
+            secret_name = resource.proxy_key_secret_name
+    secret = rendered.by_name("Secret", secret_name) if rendered and secret_name else None
+    if secret is None:
+        print(
+            f"gatekey show-key: no key for {args.target} in namespace {args.namespace}",
+            file=sys.stderr,
+        )
+        return 1
+    values = contract.secret_values(secret)
+    print(
+        json.dumps(
+            {
+                "client_id": values[contract.CLIENT_ID_KEY],
+                "client_secret": values[contract.CLIENT_SECRET_KEY],
+            }
+        )
+    )
+    return 0

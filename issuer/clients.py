@@ -1,0 +1,146 @@
+"""Client authentication at the token endpoints (RFC 6749 §2.3, §3.2.1; DESIGN §4).
+
+Pure: given a Snapshot and what the client presented, the authenticated
+:class:`Client` or an OAuth error.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from gatekey.issuer.errors import InvalidClient, InvalidTarget, UnauthorizedClient
+from gatekey.issuer.grants.context import Client, Endpoint
+from gatekey.issuer.snapshot import CredentialView, PolicyView, ProxyKeyClient, Snapshot
+from gatekey.operator.model import Target
+
+DASH = "-"
+"""The seed's ``client_secret`` for password grants and JWT refresh in Policy mode."""
+
+
+@dataclass(frozen=True)
+class Presented:
+    """The client credentials a request carried."""
+
+    client_id: str
+    secret: str | None
+    basic: bool
+    """Sent with HTTP Basic (``client_secret_basic``)."""
+
+
+def authenticate(
+    snapshot: Snapshot,
+    endpoint: Endpoint,
+    presented: Presented,
+    grant_type: str,
+    now: datetime,
+    resource: str | None = None,
+) -> Client:
+    """The client ``presented`` authenticates as at ``endpoint`` for ``grant_type``."""
+    if endpoint.management == "Policy":
+        client = _proxy_key_client(snapshot, endpoint, presented, grant_type)
+    else:
+        client = _credential_client(snapshot, endpoint, presented, now)
+    if grant_type == "refresh_token":
+        if not client.token.refreshable:
+            raise UnauthorizedClient("token refresh is not enabled for this client")
+    elif grant_type not in client.grant_types:
+        raise UnauthorizedClient(f"grant type {grant_type} is not allowed for this client")
+    return _narrowed(client, resource) if resource is not None else client
+
+
+def policy_for_url_parameters(
+    snapshot: Snapshot, endpoint: Endpoint, client_id: str, now: datetime
+) -> PolicyView | None:
+    """The policy that decides whether this client may use GET with URL parameters."""
+    if endpoint.management == "Policy":
+        key = snapshot.proxy_keys.get(client_id)
+        return None if key is None else key.policies.get(endpoint.type)
+    cred = snapshot.credentials.get(client_id)
+    if cred is None:
+        return None
+    targets = _acl_targets(snapshot, endpoint, cred, now)
+    return targets[0] if targets else None
+
+
+def _proxy_key_client(
+    snapshot: Snapshot, endpoint: Endpoint, presented: Presented, grant_type: str
+) -> Client:
+    key = snapshot.proxy_keys.get(presented.client_id)
+    policy = None if key is None else key.policies.get(endpoint.type)
+    if key is None or policy is None:
+        raise InvalidClient("unknown client", basic=presented.basic)
+    _check_proxy_key_secret(key, endpoint, presented, grant_type)
+    return Client(
+        client_id=key.client_id,
+        endpoint=endpoint,
+        policy=policy,
+        targets=(policy,),
+        token=policy.token,
+        grant_types=frozenset(policy.spec.grant_types),
+        held_scopes=snapshot.target_roles.get(key.target, frozenset()),
+    )
+
+
+def _check_proxy_key_secret(
+    key: ProxyKeyClient, endpoint: Endpoint, presented: Presented, grant_type: str
+) -> None:
+    """The seed's rules: ``-`` stands in for the secret for password, and for JWT refresh."""
+    secret = presented.secret
+    if secret is None:
+        raise InvalidClient("client authentication is required", basic=presented.basic)
+    dash_allowed = grant_type == "password" or (
+        grant_type == "refresh_token" and endpoint.type == "JWT"
+    )
+    if (secret == DASH and dash_allowed) or key.secret.matches(secret):
+        return
+    raise InvalidClient("client authentication failed", basic=presented.basic)
+
+
+def _credential_client(
+    snapshot: Snapshot, endpoint: Endpoint, presented: Presented, now: datetime
+) -> Client:
+    cred = snapshot.credentials.get(presented.client_id)
+    secret = presented.secret
+    if cred is None or secret is None or not cred.secret.matches(secret):
+        raise InvalidClient("client authentication failed", basic=presented.basic)
+    if not cred.enabled_at(now):
+        raise InvalidClient("client is disabled or expired", basic=presented.basic)
+    targets = _acl_targets(snapshot, endpoint, cred, now)
+    if not targets:
+        raise UnauthorizedClient(
+            f"no ACL entry of this client names a target with an ACL-mode {endpoint.type} policy"
+        )
+    return Client(
+        client_id=cred.client_id,
+        endpoint=endpoint,
+        policy=targets[0],
+        targets=targets,
+        token=cred.token,
+        grant_types=frozenset(cred.token.grant_types),
+        held_scopes=snapshot.credential_roles.get((cred.namespace, cred.name), frozenset()),
+        credential=cred,
+    )
+
+
+def _acl_targets(
+    snapshot: Snapshot, endpoint: Endpoint, cred: CredentialView, now: datetime
+) -> tuple[PolicyView, ...]:
+    """ACL-mode policies of the endpoint's type on the live ACL entries, in ACL order."""
+    found: dict[str, PolicyView] = {}
+    for entry in cred.spec.acl:
+        if entry.expires_at is not None and entry.expires_at <= now:
+            continue
+        policy = snapshot.acl_policies.get(
+            (Target(cred.namespace, entry.kind, entry.name), endpoint.type)
+        )
+        if policy is not None:
+            found.setdefault(policy.target.audience, policy)
+    return tuple(found.values())
+
+
+def _narrowed(client: Client, resource: str) -> Client:
+    """RFC 8707: a token for one target only; a target outside the client's reach is refused."""
+    kept = tuple(p for p in client.targets if p.target.audience == resource)
+    if not kept:
+        raise InvalidTarget(f"{resource} is not a target of this client")
+    policy = client.policy if client.policy in kept else kept[0]
+    return replace(client, policy=policy, targets=kept)

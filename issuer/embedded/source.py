@@ -1,0 +1,137 @@
+"""Folder + state dir -> rendered objects -> Snapshot: the embedded mode's pipeline.
+
+The same pure ``render`` as the operator and the same Snapshot builder as the
+cluster watch; only reading files and saving generated Secrets happen here.
+"""
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gatekey.issuer.embedded.folder import ManifestFolder
+from gatekey.issuer.embedded.state_dir import StateDir
+from gatekey.issuer.settings import IssuerSettings
+from gatekey.issuer.snapshot import Snapshot, build_snapshot
+from gatekey.operator import contract
+from gatekey.operator.contract import Manifest
+from gatekey.operator.entropy import Entropy, SystemEntropy
+from gatekey.operator.model import AuthPolicy, Credential, ManifestError, Role, Secret
+from gatekey.operator.render import Rendered, RenderInput, RenderSettings, render
+
+_log = logging.getLogger("gatekey.embedded")
+
+GENERATED_KINDS = frozenset({"proxy-key", "credential-secret", "signing-keys"})
+"""Rendered Secrets whose values the state dir keeps (never copies of user Secrets)."""
+
+
+@dataclass(frozen=True)
+class Build:
+    """One pass over the folder: the objects, the snapshot and what went wrong."""
+
+    objects: tuple[Manifest, ...]
+    rendered: dict[str, Rendered]
+    snapshot: Snapshot
+    errors: tuple[ManifestError, ...]
+
+
+class EmbeddedSource:
+    """Builds snapshots from a folder of manifests and a state dir."""
+
+    def __init__(
+        self,
+        manifests: Path,
+        state: StateDir,
+        settings: IssuerSettings,
+        *,
+        entropy: Entropy | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        render_settings: RenderSettings | None = None,
+        persist: bool = True,
+    ) -> None:
+        self.folder = ManifestFolder(manifests)
+        self.state = state
+        self.settings = settings
+        self.entropy = entropy or SystemEntropy()
+        self.clock = clock
+        self.render_settings = render_settings or RenderSettings()
+        self.persist = persist
+        self._lock = threading.Lock()
+
+    def build(self) -> Build:
+        """Read, render, save what was generated, and index (one pass at a time)."""
+        with self._lock:
+            return self._build()
+
+    def _build(self) -> Build:
+        loaded = self.folder.load()
+        for error in loaded.errors:
+            _log.error("manifest skipped: %s", error)
+        by_ns: dict[str, list[object]] = defaultdict(list)
+        for (_, namespace, _), resource in loaded.resources.items():
+            by_ns[namespace].append(resource)
+        saved = self.state.secrets()
+        for namespace, _ in saved:
+            by_ns.setdefault(namespace, [])
+        now = self.clock()
+        objects: list[Manifest] = []
+        rendered: dict[str, Rendered] = {}
+        for namespace in sorted(by_ns):
+            resources = by_ns[namespace]
+            secrets = {name: values for (ns, name), values in saved.items() if ns == namespace}
+            generated = frozenset(secrets)
+            users = {r.metadata.name: r.values() for r in resources if isinstance(r, Secret)}
+            secrets |= users
+            result = render(
+                RenderInput(
+                    namespace=namespace,
+                    policies=[r for r in resources if isinstance(r, AuthPolicy)],
+                    credentials=[r for r in resources if isinstance(r, Credential)],
+                    roles=[r for r in resources if isinstance(r, Role)],
+                    secrets=secrets,
+                    generated=generated - set(users),
+                    now=now,
+                    entropy=self.entropy,
+                    settings=self.render_settings,
+                )
+            )
+            rendered[namespace] = result
+            for (kind, name), status in sorted(result.statuses.items()):
+                if not status.ready:
+                    _log.warning(
+                        "%s %s/%s not ready: %s: %s",
+                        kind,
+                        namespace,
+                        name,
+                        status.reason,
+                        status.message,
+                    )
+            if self.persist:
+                self._save_generated(namespace, result, saved)
+            objects += result.objects
+        snapshot = build_snapshot(objects, self.settings.token_management)
+        for problem in snapshot.errors:
+            _log.error("object skipped: %s", problem)
+        return Build(tuple(objects), rendered, snapshot, loaded.errors)
+
+    def _save_generated(
+        self, namespace: str, result: Rendered, saved: dict[tuple[str, str], dict[str, str]]
+    ) -> None:
+        """Keep generated Secrets in the state dir; forget those no CR produces any more."""
+        kept = set()
+        for obj in result.objects:
+            meta = obj["metadata"]
+            if obj["kind"] != "Secret" or contract.config_kind(obj) not in GENERATED_KINDS:
+                continue
+            if meta["annotations"].get(contract.ADOPTED_ANNOTATION):
+                continue
+            kept.add(meta["name"])
+            values = contract.secret_values(obj)
+            if saved.get((namespace, meta["name"])) != values:
+                self.state.save(namespace, meta["name"], values)
+        for ns, name in saved:
+            if ns == namespace and name not in kept:
+                self.state.delete(ns, name)

@@ -1,0 +1,91 @@
+"""What every grant works with: the endpoint, the authenticated client and the decision."""
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from gatekey.issuer.snapshot import CredentialView, PolicyView, Snapshot
+from gatekey.issuer.store.base import TokenStore
+from gatekey.operator.model.token_settings import TokenSettings
+
+Management = Literal["Policy", "ACL"]
+TokenType = Literal["JWT", "OAuth2"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One of the four token endpoints: ``/auth|/credential`` x ``/jwt|/token``."""
+
+    management: Management
+    type: TokenType
+
+    @property
+    def base(self) -> str:
+        return "/auth" if self.management == "Policy" else "/credential"
+
+    @property
+    def path(self) -> str:
+        return f"{self.base}/{'jwt' if self.type == 'JWT' else 'token'}"
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client authenticated at one endpoint, with what applies to it there."""
+
+    client_id: str
+    endpoint: Endpoint
+    policy: PolicyView
+    """Where the algorithm and Token Management Settings come from (ACL: first matching entry)."""
+    targets: tuple[PolicyView, ...]
+    """Policy mode: the policy; ACL mode: the ACL-mode policy of each usable ACL entry."""
+    token: TokenSettings
+    grant_types: frozenset[str]
+    held_scopes: frozenset[str]
+    """Scopes held by the client itself (the proxy key's target, or the Credential)."""
+    credential: CredentialView | None = None
+
+    @property
+    def audience(self) -> tuple[str, ...]:
+        """Every target's audience values, in order, without repeats."""
+        return tuple(dict.fromkeys(a for p in self.targets for a in p.audience))
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Where a refreshed token continues a chain."""
+
+    chain_id: str
+    started_at: float
+    refresh_count: int
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A grant's decision: who gets a token with what scope for which audience."""
+
+    client: Client
+    grant_type: str
+    subject: str
+    username: str | None
+    scope: tuple[str, ...]
+    audience: tuple[str, ...]
+    chain: Chain | None = None
+
+
+PasswordCheck = Callable[[str | None, str], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class GrantContext:
+    """The request and the services a grant may use; injected, so grants stay testable."""
+
+    snapshot: Snapshot
+    store: TokenStore
+    params: Mapping[str, str]
+    now: float
+    verify_password: PasswordCheck
+
+    @property
+    def instant(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)

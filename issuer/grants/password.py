@@ -1,0 +1,50 @@
+"""The resource owner password credentials grant (RFC 6749 §4.3).
+
+The principal is the user: roles held by the client do not apply. In ACL mode
+the user is checked against the pools of the client's targets, and the
+audience narrows to the targets whose pool knows the user.
+"""
+
+from dataclasses import replace
+
+from gatekey.issuer.errors import InvalidGrant, InvalidRequest
+from gatekey.issuer.grants.context import Client, Grant, GrantContext
+from gatekey.issuer.scopes import parse_scope, resolve_scope
+from gatekey.issuer.snapshot import PolicyView, UserPool
+
+
+async def decide(client: Client, ctx: GrantContext) -> Grant:
+    """A token for the user named by ``username`` once ``password`` checks out."""
+    username = ctx.params.get("username")
+    password = ctx.params.get("password")
+    if not username or password is None:
+        raise InvalidRequest("username and password are required")
+    verified: dict[str, bool] = {}
+    kept: list[PolicyView] = []
+    pool_used: UserPool | None = None
+    for policy in client.targets:
+        pool = policy.pool
+        if pool is None or username not in pool.users:
+            continue
+        if pool.name not in verified:
+            verified[pool.name] = await ctx.verify_password(pool.users[username], password)
+        if verified[pool.name]:
+            kept.append(policy)
+            pool_used = pool_used or pool
+    if pool_used is None:
+        if not verified:
+            await ctx.verify_password(None, password)  # same cost for unknown users
+        raise InvalidGrant("invalid username or password")
+    narrowed = replace(client, targets=tuple(kept), policy=kept[0])
+    held = ctx.snapshot.user_scopes(client.policy.namespace, pool_used.name, username)
+    scope = resolve_scope(
+        parse_scope(ctx.params.get("scope")), held, narrowed.policy.settings.scope
+    )
+    return Grant(
+        client=narrowed,
+        grant_type="password",
+        subject=username,
+        username=username,
+        scope=scope,
+        audience=narrowed.audience,
+    )

@@ -1,0 +1,30 @@
+"""Request parameters: ``application/x-www-form-urlencoded`` bodies and URL queries.
+
+RFC 6749 §3.2: parameters sent without a value are treated as omitted, and a
+parameter must not be included more than once.
+"""
+
+from urllib.parse import parse_qsl
+
+from gatekey.issuer.errors import InvalidRequest
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def parse_params(raw: bytes | str) -> dict[str, str]:
+    """Parameters by name; a repeated parameter or a body that is not UTF-8 is refused."""
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        raise InvalidRequest("the request body is not UTF-8") from None
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True):
+        if name in params:
+            raise InvalidRequest(f"parameter {name} is repeated")
+        params[name] = value
+    return {k: v for k, v in params.items() if v != ""}
+
+
+def is_form(content_type: str) -> bool:
+    """Whether a ``Content-Type`` (parameters such as charset allowed) is a form body."""
+    return content_type.split(";", 1)[0].strip().lower() == FORM_TYPE

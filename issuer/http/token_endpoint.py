@@ -1,0 +1,98 @@
+"""The four token endpoints: ``/auth/jwt``, ``/auth/token``, ``/credential/jwt``, ``/credential/token``.
+
+RFC 6749 §3.2 (the endpoint), §5 (responses); DESIGN §4. The handler reads the
+request, authenticates the client, runs the grant and mints the tokens; every
+outcome writes one audit line.
+"""
+
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from gatekey.issuer import audit
+from gatekey.issuer.clients import authenticate, policy_for_url_parameters
+from gatekey.issuer.errors import (
+    InvalidRequest,
+    OAuthError,
+    TemporarilyUnavailable,
+    UnsupportedGrantType,
+)
+from gatekey.issuer.grants import GRANTS
+from gatekey.issuer.grants.context import Endpoint, GrantContext
+from gatekey.issuer.http.client_auth import presented_client
+from gatekey.issuer.http.form import is_form, parse_params
+from gatekey.issuer.http.responses import error_response, json_response
+from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.store.base import StoreUnavailable
+
+METHOD_NOT_ALLOWED = {"Allow": "POST"}
+
+
+def token_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
+    """The aiohttp handler of ``endpoint``."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        entry = audit.AuditEntry(endpoint=endpoint.path, source=request.remote)
+        try:
+            response = await _issue(runtime, endpoint, request, entry)
+        except OAuthError as error:
+            entry.error = error.error
+            response = error_response(error)
+        except StoreUnavailable:
+            entry.error = TemporarilyUnavailable.error
+            response = error_response(TemporarilyUnavailable("the token store is unavailable"))
+        except web.HTTPException as exc:
+            entry.error = exc.reason
+            raise
+        finally:
+            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            audit.write(entry, runtime.clock())
+        return response
+
+    return handle
+
+
+async def _issue(
+    runtime: Runtime, endpoint: Endpoint, request: web.Request, entry: audit.AuditEntry
+) -> web.StreamResponse:
+    snapshot = runtime.snapshots.current
+    if request.method == "GET":
+        if (endpoint.management, endpoint.type) not in snapshot.url_parameters:
+            raise web.HTTPMethodNotAllowed("GET", ["POST"])
+        params = parse_params(request.query_string)
+    else:
+        if not is_form(request.headers.get("Content-Type", "")):
+            raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+        params = parse_params(await _body(request, runtime.settings.max_body_bytes))
+    presented = presented_client(request.headers.get("Authorization"), params)
+    entry.client_id = presented.client_id
+    now = runtime.clock()
+    ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
+    if request.method == "GET":
+        policy = policy_for_url_parameters(snapshot, endpoint, presented.client_id, ctx.instant)
+        if policy is None or not policy.spec.allow_url_parameters:
+            raise web.HTTPMethodNotAllowed("GET", ["POST"])
+    grant_type = params.get("grant_type")
+    entry.grant = grant_type
+    if grant_type is None:
+        raise InvalidRequest("grant_type is required")
+    decide = GRANTS.get(grant_type)
+    if decide is None:
+        raise UnsupportedGrantType(f"grant type {grant_type} is not supported")
+    client = authenticate(
+        snapshot, endpoint, presented, grant_type, ctx.instant, params.get("resource")
+    )
+    grant = await decide(client, ctx)
+    entry.principal = grant.subject
+    minted = await runtime.minter.mint(grant, ctx)
+    entry.scope = " ".join(grant.scope)
+    entry.result = "issued"
+    entry.jti = minted.jti
+    return json_response(minted.body)
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    if (request.content_length or 0) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
+    return await request.read()

@@ -1,0 +1,98 @@
+"""``gatekey serve --manifests DIR``: run the issuer on the embedded default.
+
+Loads the folder, serves, re-reads the folder when it changes (a broken edit
+keeps the last good snapshot), re-renders periodically so signing keys rotate
+on time, purges expired tokens, and stops cleanly on SIGTERM: the listener
+closes first, requests in flight finish.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from gatekey.issuer.app import create_app
+from gatekey.issuer.embedded.source import EmbeddedSource
+from gatekey.issuer.embedded.state_dir import StateDir
+from gatekey.issuer.runtime import Runtime, SnapshotHolder
+from gatekey.issuer.settings import IssuerSettings
+from gatekey.issuer.store.urls import open_store
+from watchfiles import awatch
+
+_log = logging.getLogger("gatekey.serve")
+
+RESYNC_SECONDS = 60.0
+PURGE_SECONDS = 600.0
+SHUTDOWN_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``gatekey serve`` was asked for."""
+
+    manifests: Path
+    state_dir: Path
+    host: str
+    port: int
+    store: str | None
+    settings: IssuerSettings
+
+
+async def serve(options: ServeOptions) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    state = StateDir(options.state_dir)
+    source = EmbeddedSource(options.manifests, state, options.settings)
+    holder = SnapshotHolder(source.build().snapshot)
+    store = open_store(options.store or f"sqlite:///{state.store_path.absolute()}")
+    runtime = Runtime(holder, store, options.settings)
+    runner = web.AppRunner(create_app(runtime), shutdown_timeout=SHUTDOWN_SECONDS, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, options.host, options.port).start()
+    _log.info("serving %s on http://%s:%d", options.manifests, options.host, options.port)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [
+        asyncio.create_task(_watch(source, holder, stop)),
+        asyncio.create_task(_every(RESYNC_SECONDS, stop, lambda: _rebuild(source, holder))),
+        asyncio.create_task(_every(PURGE_SECONDS, stop, lambda: _purge(runtime))),
+    ]
+    await stop.wait()
+    _log.info("stopping")
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await runner.cleanup()
+
+
+async def _watch(source: EmbeddedSource, holder: SnapshotHolder, stop: asyncio.Event) -> None:
+    async for _changes in awatch(source.folder.root, stop_event=stop, debounce=200, step=50):
+        await _rebuild(source, holder)
+
+
+async def _rebuild(source: EmbeddedSource, holder: SnapshotHolder) -> None:
+    try:
+        build = await asyncio.to_thread(source.build)
+    except Exception:
+        _log.exception("reload failed; the last good configuration keeps serving")
+        return
+    holder.swap(build.snapshot)
+    _log.info("configuration loaded (%d manifest error(s))", len(build.errors))
+
+
+async def _purge(runtime: Runtime) -> None:
+    with contextlib.suppress(Exception):
+        await runtime.store.purge(runtime.clock())
+
+
+async def _every(seconds: float, stop: asyncio.Event, action: object) -> None:
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+            return
+        await action()  # type: ignore[operator]

@@ -1,0 +1,350 @@
+"""The issuer's Snapshot: an immutable, indexed view of the rendered objects (pure).
+
+Built only from the Secrets and ConfigMaps of the operator -> issuer contract
+(``gatekey.operator.contract``), never from the CRs, so that the cluster watch
+and the embedded mode feed it the same way. A malformed object is skipped and
+reported in :attr:`Snapshot.errors`; it never poisons the rest.
+"""
+
+import hashlib
+import hmac
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gatekey.operator import contract
+from gatekey.operator.contract import Manifest
+from gatekey.operator.model import Target, TokenManagement
+from gatekey.operator.model.authpolicy import AuthPolicySpec, PolicyToken
+from gatekey.operator.model.credential import CredentialSpec
+from gatekey.operator.model.role import RoleSpec
+from gatekey.operator.model.token_settings import TokenSettings
+from gatekey.operator.signing_keys import SigningKey, active_key
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecret:
+    """A client secret kept as its SHA-256 digest, compared in constant time.
+
+    Client secrets are high-entropy, so a fast hash is enough (DESIGN §3).
+    """
+
+    digest: bytes
+
+    @classmethod
+    def of(cls, secret: str) -> "ClientSecret":
+        return cls(hashlib.sha256(secret.encode()).digest())
+
+    def matches(self, presented: str) -> bool:
+        return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self.digest)
+
+
+@dataclass(frozen=True)
+class UserPool:
+    """An authentication pool: user name -> password hash (bcrypt or argon2id)."""
+
+    name: str
+    users: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """An AuthPolicy as the issuer applies it."""
+
+    namespace: str
+    name: str
+    spec: AuthPolicySpec
+    target: Target
+    audience: tuple[str, ...]
+    settings: TokenManagement
+    pool: UserPool | None
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+    @property
+    def token(self) -> PolicyToken:
+        return self.spec.token
+
+
+@dataclass(frozen=True)
+class ProxyKeyClient:
+    """The proxy key of a target: the client of "Manage From This Policy" policies."""
+
+    client_id: str
+    secret: ClientSecret
+    target: Target
+    policies: Mapping[str, PolicyView]
+    """The target's Policy-mode policies by type (``JWT``, ``OAuth2``)."""
+
+
+@dataclass(frozen=True)
+class ResolvedClaim:
+    """A Credential Metadata entry with its value."""
+
+    key: str
+    jwt_name: str
+    value: str
+    in_jwt: bool
+    in_response: bool
+
+
+@dataclass(frozen=True)
+class CredentialView:
+    """A Credential as the issuer applies it."""
+
+    namespace: str
+    name: str
+    client_id: str
+    secret: ClientSecret
+    spec: CredentialSpec
+    claims: tuple[ResolvedClaim, ...]
+
+    @property
+    def token(self) -> TokenSettings:
+        return self.spec.token
+
+    def enabled_at(self, now: datetime) -> bool:
+        """Not disabled and not past ``expiresAt``."""
+        expires = self.spec.expires_at
+        return not self.spec.disabled and (expires is None or now < expires)
+
+
+@dataclass(frozen=True)
+class UserRole:
+    scope: str
+    pool: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the token endpoints need, indexed for O(1) look-ups."""
+
+    proxy_keys: Mapping[str, ProxyKeyClient] = field(default_factory=dict)
+    credentials: Mapping[str, CredentialView] = field(default_factory=dict)
+    acl_policies: Mapping[tuple[Target, str], PolicyView] = field(default_factory=dict)
+    target_roles: Mapping[Target, frozenset[str]] = field(default_factory=dict)
+    credential_roles: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    user_roles: Mapping[tuple[str, str], tuple[UserRole, ...]] = field(default_factory=dict)
+    signing_keys: Mapping[str, tuple[SigningKey, ...]] = field(default_factory=dict)
+    """Keys per namespace."""
+    jwks: Mapping[str, Any] = field(default_factory=lambda: {"keys": []})
+    errors: tuple[str, ...] = ()
+    """Objects skipped, as ``Kind namespace/name: reason``."""
+    url_parameters: frozenset[tuple[str, str]] = frozenset()
+    """``(management, type)`` pairs where some policy allows URL parameters."""
+
+    def user_scopes(self, namespace: str, pool: str, username: str) -> frozenset[str]:
+        """Scopes a user of ``pool`` holds through Roles of ``namespace``."""
+        held = self.user_roles.get((namespace, username), ())
+        return frozenset(r.scope for r in held if r.pool is None or r.pool == pool)
+
+    def signing_key(self, namespace: str, alg: str, now: datetime) -> SigningKey | None:
+        """The key signing ``alg`` tokens in ``namespace`` at ``now``."""
+        return active_key(self.signing_keys.get(namespace, ()), alg, now)
+
+
+def build_snapshot(objects: Iterable[Manifest], defaults: TokenManagement) -> Snapshot:
+    """Index the rendered objects; ``defaults`` are the issuer-wide Token Management Settings."""
+    return _Builder(defaults).build(objects)
+
+
+class _Builder:
+    def __init__(self, defaults: TokenManagement) -> None:
+        self.defaults = defaults
+        self.errors: list[str] = []
+
+    def build(self, objects: Iterable[Manifest]) -> Snapshot:
+        by_kind: dict[str, list[Manifest]] = defaultdict(list)
+        secrets: dict[tuple[str, str], dict[str, str]] = {}
+        for obj in objects:
+            kind = contract.config_kind(obj)
+            if kind is None:
+                continue
+            if obj.get("kind") == "Secret":
+                meta = obj["metadata"]
+                try:
+                    secrets[(meta["namespace"], meta["name"])] = contract.secret_values(obj)
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._skip(obj, exc)
+                    continue
+            by_kind[kind].append(obj)
+
+        loaded = [p for o in by_kind["authpolicy"] if (p := self._policy(o, secrets))]
+        proxy_keys = self._proxy_keys(loaded, secrets)
+        policies = [view for view, _ in loaded]
+        acl_policies = {(p.target, p.type): p for p in policies if p.spec.management == "ACL"}
+        credentials = {
+            c.client_id: c for o in by_kind["credential"] if (c := self._credential(o, secrets))
+        }
+        target_roles: dict[Target, set[str]] = defaultdict(set)
+        credential_roles: dict[tuple[str, str], set[str]] = defaultdict(set)
+        user_roles: dict[tuple[str, str], list[UserRole]] = defaultdict(list)
+        for obj in by_kind["role"]:
+            role = self._load(obj, contract.ROLE_KEY)
+            if role is None:
+                continue
+            ns, scope = obj["metadata"]["namespace"], role["scope"]
+            for subject in RoleSpec.model_validate(role["spec"]).subjects:
+                if subject.kind == "User":
+                    user_roles[(ns, subject.name)].append(UserRole(scope, subject.pool))
+                elif subject.kind == "Credential":
+                    credential_roles[(ns, subject.name)].add(scope)
+                else:
+                    target_roles[Target(ns, subject.kind, subject.name)].add(scope)
+        keys, jwks = self._keys(secrets, by_kind["signing-keys"])
+        return Snapshot(
+            proxy_keys=proxy_keys,
+            credentials=credentials,
+            acl_policies=acl_policies,
+            target_roles={t: frozenset(s) for t, s in target_roles.items()},
+            credential_roles={k: frozenset(s) for k, s in credential_roles.items()},
+            user_roles={k: tuple(v) for k, v in user_roles.items()},
+            signing_keys=keys,
+            jwks=jwks,
+            errors=tuple(self.errors),
+            url_parameters=frozenset(
+                (p.spec.management, p.type) for p in policies if p.spec.allow_url_parameters
+            ),
+        )
+
+    def _policy(
+        self, obj: Manifest, secrets: Mapping[tuple[str, str], Mapping[str, str]]
+    ) -> tuple[PolicyView, str | None] | None:
+        loaded = self._load(obj, contract.AUTHPOLICY_KEY)
+        if loaded is None:
+            return None
+        try:
+            spec = AuthPolicySpec.model_validate(loaded["spec"])
+            ns = loaded["metadata"]["namespace"]
+            pool = None
+            if spec.user_pool is not None:
+                htpasswd = secrets.get((ns, loaded["userPoolSecretName"] or ""), {})
+                pool = UserPool(
+                    spec.user_pool.secret_name,
+                    parse_htpasswd(htpasswd.get(contract.HTPASSWD_KEY, "")),
+                )
+            view = PolicyView(
+                namespace=ns,
+                name=loaded["metadata"]["name"],
+                spec=spec,
+                target=Target(ns, spec.target_ref.kind, spec.target_ref.name),
+                audience=tuple(loaded["audience"]),
+                settings=self.defaults.overridden(spec.token_management),
+                pool=pool,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            self._skip(obj, exc)
+            return None
+        return view, loaded.get("proxyKeySecretName")
+
+    def _proxy_keys(
+        self,
+        policies: list[tuple[PolicyView, str | None]],
+        secrets: Mapping[tuple[str, str], Mapping[str, str]],
+    ) -> dict[str, ProxyKeyClient]:
+        grouped: dict[tuple[str, str], list[PolicyView]] = defaultdict(list)
+        for view, secret_name in policies:
+            if view.spec.management == "Policy" and secret_name:
+                grouped[(view.namespace, secret_name)].append(view)
+        clients: dict[str, ProxyKeyClient] = {}
+        for (ns, secret_name), views in grouped.items():
+            values = secrets.get((ns, secret_name), {})
+            client_id = values.get(contract.CLIENT_ID_KEY)
+            secret = values.get(contract.CLIENT_SECRET_KEY)
+            if not client_id or not secret:
+                self.errors.append(f"Secret {ns}/{secret_name}: proxy key not found")
+                continue
+            clients[client_id] = ProxyKeyClient(
+                client_id=client_id,
+                secret=ClientSecret.of(secret),
+                target=views[0].target,
+                policies={v.type: v for v in views},
+            )
+        return clients
+
+    def _credential(
+        self, obj: Manifest, secrets: Mapping[tuple[str, str], Mapping[str, str]]
+    ) -> CredentialView | None:
+        loaded = self._load(obj, contract.CREDENTIAL_KEY)
+        if loaded is None:
+            return None
+        try:
+            spec = CredentialSpec.model_validate(loaded["spec"])
+            ns = loaded["metadata"]["namespace"]
+            values = secrets[(ns, loaded["secretName"])]
+            client_id = values.get(contract.CLIENT_ID_KEY) or loaded["clientId"]
+            claims = tuple(
+                ResolvedClaim(
+                    key=c.key,
+                    jwt_name=c.jwt_name,
+                    value=c.value
+                    if c.value_from is None
+                    else secrets[(ns, c.value_from.secret_key_ref.name)][
+                        c.value_from.secret_key_ref.key
+                    ],
+                    in_jwt=c.in_jwt,
+                    in_response=c.include_in_token_response,
+                )
+                for c in spec.claims
+            )
+            return CredentialView(
+                namespace=ns,
+                name=loaded["metadata"]["name"],
+                client_id=client_id,
+                secret=ClientSecret.of(values[contract.CLIENT_SECRET_KEY]),
+                spec=spec,
+                claims=claims,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            self._skip(obj, exc)
+            return None
+
+    def _keys(
+        self,
+        secrets: Mapping[tuple[str, str], Mapping[str, str]],
+        objects: list[Manifest],
+    ) -> tuple[dict[str, tuple[SigningKey, ...]], dict[str, Any]]:
+        keys: dict[str, tuple[SigningKey, ...]] = {}
+        published: list[dict[str, Any]] = []
+        for obj in objects:
+            ns = obj["metadata"]["namespace"]
+            try:
+                raw = contract.payload(obj, contract.SIGNING_KEYS_KEY)
+                keys[ns] = tuple(SigningKey.model_validate(k) for k in raw)
+            except (ValueError, KeyError, TypeError) as exc:
+                self._skip(obj, exc)
+                continue
+            published += [k.public_jwk() for k in keys[ns] if not k.symmetric]
+        return keys, {"keys": published}
+
+    def _load(self, obj: Manifest, key: str) -> dict[str, Any] | None:
+        try:
+            loaded = contract.payload(obj, key)
+            if not isinstance(loaded, dict):
+                raise TypeError(f"{key} is not an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            self._skip(obj, exc)
+            return None
+        return loaded
+
+    def _skip(self, obj: Manifest, exc: Exception) -> None:
+        meta = obj.get("metadata") or {}
+        reason = type(exc).__name__ if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        self.errors.append(
+            f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}: skipped ({reason})"
+        )
+
+
+def parse_htpasswd(text: str) -> dict[str, str]:
+    """``user:hash`` lines (blank lines and ``#`` comments ignored) -> user -> hash."""
+    users: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and ":" in line:
+            user, _, hashed = line.partition(":")
+            users[user] = hashed
+    return users

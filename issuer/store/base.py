@@ -1,0 +1,84 @@
+"""The narrow store interface every token store implements (SQLite now, Redis for replicas).
+
+Tokens are kept only as SHA-256 digests: a leaked store yields no usable token.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached; the token endpoint answers 503."""
+
+
+TokenKind = Literal["access", "refresh"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What is known about one issued opaque access token or refresh token."""
+
+    digest: str
+    kind: TokenKind
+    chain_id: str
+    """All tokens descending from one grant share it; reuse detection revokes it whole."""
+    grant_key: str
+    """The principal + client + audience, for ``revokePrevious``."""
+    client_id: str
+    subject: str
+    username: str | None
+    scope: tuple[str, ...]
+    audience: tuple[str, ...]
+    token_type: str
+    """``JWT`` or ``OAuth2``: the endpoint family that issued it."""
+    management: str
+    """``Policy`` or ``ACL``."""
+    issued_at: float
+    expires_at: float | None
+    """None for an immortal access token."""
+    chain_started_at: float
+    refresh_count: int = 0
+    used: bool = False
+    revoked: bool = False
+
+    def live(self, now: float) -> bool:
+        """Neither revoked nor expired."""
+        return not self.revoked and (self.expires_at is None or now < self.expires_at)
+
+
+def token_digest(token: str) -> str:
+    """The key a token is stored under: hex SHA-256 (tokens are 256-bit random)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore(Protocol):
+    """Storage for the stateful parts of a token's life."""
+
+    async def add(self, *records: TokenRecord) -> None:
+        """Store new tokens."""
+        ...
+
+    async def get(self, digest: str) -> TokenRecord | None:
+        """The token stored under ``digest``, live or not; None if unknown or purged."""
+        ...
+
+    async def use_refresh(self, digest: str) -> bool:
+        """Mark a refresh token used, atomically; False if it was already used or revoked."""
+        ...
+
+    async def revoke_chain(self, chain_id: str) -> None:
+        """Revoke every token of a chain (RFC 9700 §4.14: refresh-token reuse)."""
+        ...
+
+    async def revoke_grant(self, grant_key: str) -> None:
+        """Revoke every token issued to a principal for a client and audience."""
+        ...
+
+    async def purge(self, now: float) -> int:
+        """Forget tokens that can no longer be used; how many were removed."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,170 @@
+"""The embedded default store: one SQLite file in the state dir (WAL).
+
+Statements run on the event loop thread: each is a few microseconds against a
+local file with ``synchronous=NORMAL``, less than a hop to a worker thread.
+"""
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from gatekey.issuer.store.base import StoreUnavailable, TokenRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    digest TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    chain_id TEXT NOT NULL,
+    grant_key TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    username TEXT,
+    scope TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    token_type TEXT NOT NULL,
+    management TEXT NOT NULL,
+    issued_at REAL NOT NULL,
+    expires_at REAL,
+    chain_started_at REAL NOT NULL,
+    refresh_count INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS tokens_chain ON tokens (chain_id);
+CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
+CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens (expires_at);
+"""
+_COLUMNS = (
+    "digest, kind, chain_id, grant_key, client_id, subject, username, scope, audience,"
+    " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used, revoked"
+)
+_SEP = "\x1f"  # unit separator: never part of a scope token or an audience value
+
+
+class SQLiteStore:
+    """A :class:`~gatekey.issuer.store.base.TokenStore` on a SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    async def add(self, *records: TokenRecord) -> None:
+        rows = [_row(r) for r in records]
+        with _available():
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 17)})", rows
+            )
+            self._db.execute("COMMIT")
+
+    async def get(self, digest: str) -> TokenRecord | None:
+        with _available():
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?", (digest,)
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    async def use_refresh(self, digest: str) -> bool:
+        with _available():
+            cur = self._db.execute(
+                "UPDATE tokens SET used = 1 WHERE digest = ? AND kind = 'refresh'"
+                " AND used = 0 AND revoked = 0",
+                (digest,),
+            )
+        return cur.rowcount == 1
+
+    async def revoke_chain(self, chain_id: str) -> None:
+        with _available():
+            self._db.execute("UPDATE tokens SET revoked = 1 WHERE chain_id = ?", (chain_id,))
+
+    async def revoke_grant(self, grant_key: str) -> None:
+        with _available():
+            self._db.execute("UPDATE tokens SET revoked = 1 WHERE grant_key = ?", (grant_key,))
+
+    async def purge(self, now: float) -> int:
+        with _available():
+            cur = self._db.execute(
+                "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)
+            )
+        return cur.rowcount
+
+    async def close(self) -> None:
+        self._db.close()
+
+
+@contextmanager
+def _available() -> Iterator[None]:
+    """Turn SQLite failures into :class:`StoreUnavailable` (503), never a false success."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def _row(r: TokenRecord) -> tuple[object, ...]:
+    return (
+        r.digest,
+        r.kind,
+        r.chain_id,
+        r.grant_key,
+        r.client_id,
+        r.subject,
+        r.username,
+        _SEP.join(r.scope),
+        _SEP.join(r.audience),
+        r.token_type,
+        r.management,
+        r.issued_at,
+        r.expires_at,
+        r.chain_started_at,
+        r.refresh_count,
+        int(r.used),
+        int(r.revoked),
+    )
+
+
+def _record(row: tuple[object, ...]) -> TokenRecord:
+    (
+        digest,
+        kind,
+        chain_id,
+        grant_key,
+        client_id,
+        subject,
+        username,
+        scope,
+        audience,
+        token_type,
+        management,
+        issued_at,
+        expires_at,
+        chain_started_at,
+        refresh_count,
+        used,
+        revoked,
+    ) = row
+    return TokenRecord(
+        digest=str(digest),
+        kind="refresh" if kind == "refresh" else "access",
+        chain_id=str(chain_id),
+        grant_key=str(grant_key),
+        client_id=str(client_id),
+        subject=str(subject),
+        username=None if username is None else str(username),
+        scope=tuple(filter(None, str(scope).split(_SEP))),
+        audience=tuple(filter(None, str(audience).split(_SEP))),
+        token_type=str(token_type),
+        management=str(management),
+        issued_at=float(issued_at),  # type: ignore[arg-type]
+        expires_at=None if expires_at is None else float(expires_at),  # type: ignore[arg-type]
+        chain_started_at=float(chain_started_at),  # type: ignore[arg-type]
+        refresh_count=int(refresh_count),  # type: ignore[call-overload]
+        used=bool(used),
+        revoked=bool(revoked),
+    )

@@ -1,0 +1,17 @@
+"""Store URLs (DESIGN §5): ``sqlite:///relative.db``, ``sqlite:////absolute.db``."""
+
+from urllib.parse import urlsplit
+
+from gatekey.issuer.store.base import TokenStore
+from gatekey.issuer.store.sqlite import SQLiteStore
+
+
+def open_store(url: str) -> TokenStore:
+    """The store a URL names."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if not path:
+            raise ValueError("a sqlite store URL needs a path: sqlite:///file.db")
+        return SQLiteStore(path)
+    raise ValueError(f"unsupported store URL scheme {parts.scheme!r} (use sqlite:///path)")

@@ -1,0 +1,1 @@
+"""Token minting: JWT access tokens, opaque tokens and the token response."""

@@ -1,0 +1,29 @@
+"""JWT access tokens signed on the hot path (RFC 9068 shape, RFC 7515 compact JWS).
+
+PyJWT signs: it is the fastest maintained JOSE library measured here
+(`shared/notes/performance-baseline.md`). Key objects are parsed once per
+``kid`` and reused.
+"""
+
+from typing import Any
+
+import jwt
+from gatekey.operator.signing_keys import SigningKey
+
+ACCESS_TOKEN_TYP = "at+jwt"
+"""RFC 9068 §2.1: the ``typ`` header of a JWT access token."""
+
+
+class JwtSigner:
+    """Signs claims with a :class:`SigningKey`; header carries ``kid`` and ``typ: at+jwt``."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, Any] = {}
+
+    def sign(self, claims: dict[str, Any], key: SigningKey) -> str:
+        material = self._keys.get(key.kid)
+        if material is None:
+            material = self._keys[key.kid] = jwt.PyJWK(key.jwk, algorithm=key.alg).key
+        return jwt.encode(
+            claims, material, algorithm=key.alg, headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYP}
+        )

@@ -1,0 +1,136 @@
+"""Credential: a client of "Manage From ACL" policies (DESIGN §2)."""
+
+from datetime import datetime
+from typing import Literal
+
+from gatekey.operator.model.base import Spec
+from gatekey.operator.model.common import Name, ObjectMeta, TargetKind
+from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
+from pydantic import Field, field_validator, model_validator
+
+RESERVED_CLAIM_NAMES = frozenset(
+    {
+        # RFC 7519 §4.1 registered claims
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "nbf",
+        "iat",
+        "jti",
+        # RFC 6749 §5.1 / §5.2 response fields
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "error",
+        "error_description",
+        "error_uri",
+        # RFC 9068 / RFC 8693 claims Gatekey sets itself
+        "scope",
+        "client_id",
+    }
+)
+
+
+class SecretKeyRef(Spec):
+    """A key of a Secret in the Credential's namespace, as in Kubernetes env vars."""
+
+    name: Name
+    key: str = Field(min_length=1)
+
+
+class ValueFrom(Spec):
+    """Where a metadata value comes from when it is not written inline."""
+
+    secret_key_ref: SecretKeyRef
+
+
+class Claim(Spec):
+    """One Credential Metadata entry."""
+
+    model_config = Spec.model_config | {"coerce_numbers_to_str": True}
+
+    key: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    value: str | None = None
+    value_from: ValueFrom | None = None
+    secret: bool = Field(default=False, description="Never put in a JWT.")
+    include_in_jwt: bool = True
+    include_in_token_response: bool = False
+    claim_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+    @model_validator(mode="after")
+    def _one_value_and_no_reserved_name(self) -> "Claim":
+        if (self.value is None) == (self.value_from is None):
+            raise ValueError("exactly one of value and valueFrom is required")
+        for name in {self.key, self.jwt_name}:
+            if name in RESERVED_CLAIM_NAMES:
+                raise ValueError(f"{name!r} is a reserved claim or response field name")
+        return self
+
+    @property
+    def jwt_name(self) -> str:
+        """The claim's name in a JWT."""
+        return self.claim_name or self.key
+
+    @property
+    def in_jwt(self) -> bool:
+        """Whether the entry goes into JWTs (a secret entry never does)."""
+        return self.include_in_jwt and not self.secret
+
+
+class AclEntry(Spec):
+    """One entry of the "API Proxy ACL"."""
+
+    kind: TargetKind
+    name: Name
+    expires_at: datetime | None = None
+
+
+class CredentialToken(TokenSettings):
+    """The "Token Settings" of a credential."""
+
+    grant_types: GrantTypes = ("client_credentials",)
+
+    _grants = field_validator("grant_types")(unique_grants)
+
+
+class CredentialSpec(Spec):
+    """The desired state of a Credential."""
+
+    secret_name: Name | None = None
+    client_id: str | None = Field(default=None, min_length=1, pattern=r"^[\x21-\x7e]+$")
+    acl: tuple[AclEntry, ...] = ()
+    token: CredentialToken = CredentialToken()
+    claims: tuple[Claim, ...] = ()
+    disabled: bool = False
+    expires_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _unique_claim_keys(self) -> "CredentialSpec":
+        keys = [c.key for c in self.claims]
+        if len(keys) != len(set(keys)):
+            raise ValueError("claims keys must be unique")
+        jwt_names = [c.jwt_name for c in self.claims if c.in_jwt]
+        if len(jwt_names) != len(set(jwt_names)):
+            raise ValueError("claims must not put two entries under one JWT claim name")
+        return self
+
+
+class Credential(Spec):
+    """A Credential manifest."""
+
+    api_version: Literal["gatekey.io/v1alpha1"]
+    kind: Literal["Credential"]
+    metadata: ObjectMeta
+    spec: CredentialSpec = CredentialSpec()
+
+    @property
+    def secret_name(self) -> str:
+        """The Secret with ``client_id`` and ``client_secret``: named, or ``<name>-credentials``."""
+        return self.spec.secret_name or f"{self.metadata.name}-credentials"
+
+    @property
+    def secret_named_explicitly(self) -> bool:
+        """A named Secret is never generated: when missing, the Credential is not Ready."""
+        return self.spec.secret_name is not None

@@ -1,0 +1,18 @@
+"""Durations as manifests spell them: ``30s``, ``15m``, ``1h``, ``7d`` or sums like ``1h30m``."""
+
+import re
+from typing import Annotated
+
+from pydantic import Field
+
+DURATION_PATTERN = r"^([0-9]+[smhd])+$"
+_PART = re.compile(r"([0-9]+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
+"""A duration string; validated by pattern so the CRD schema carries the same rule."""
+
+
+def duration_seconds(value: str) -> int:
+    """Seconds in a duration string that matched :data:`DURATION_PATTERN`."""
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(value))

@@ -1,0 +1,485 @@
+"""Render: CRs + the Secrets that exist -> the Secrets and ConfigMaps the issuer reads (pure).
+
+One function serves both the operator (which applies the result to the API
+server) and the embedded mode (which keeps it in memory). The clock and the
+randomness are inputs, so the same inputs give the same objects. DESIGN §3.
+
+Secrets the user made (a proxy key, a Credential's secret) are adopted: copied
+with their values untouched, labelled, and given no ownerReference, so that
+deleting the CR never deletes data the user wrote. Generated Secrets and
+ConfigMaps are owned by their CR.
+"""
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gatekey.operator import contract
+from gatekey.operator.contract import ConfigKind, Manifest
+from gatekey.operator.entropy import Entropy
+from gatekey.operator.model import AuthPolicy, Credential, Role, Target
+from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
+from gatekey.operator.signing_keys import SigningKey, plan_keys, public_jwks
+
+SecretValues = Mapping[str, str]
+CR = AuthPolicy | Credential | Role
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Status reasons (the `reason` of the Ready condition).
+READY = "Ready"
+CONFLICT = "Conflict"
+SECRET_MISSING = "SecretMissing"
+SECRET_INVALID = "SecretInvalid"
+USER_POOL_MISSING = "UserPoolMissing"
+METADATA_SECRET_MISSING = "MetadataSecretMissing"
+
+CLIENT_ID_BYTES = 12
+CLIENT_SECRET_BYTES = 32
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Operator-wide settings that shape rendered objects."""
+
+    key_rotation: timedelta = timedelta(days=90)
+    """How long a signing key signs before its successor takes over."""
+    key_prepublish: timedelta = timedelta(hours=1)
+    """How long a new key is in the JWKS before it signs, so that caches learn it first."""
+
+
+@dataclass(frozen=True)
+class RenderInput:
+    """Everything ``render`` reads for one namespace."""
+
+    namespace: str
+    policies: Sequence[AuthPolicy]
+    credentials: Sequence[Credential]
+    roles: Sequence[Role]
+    secrets: Mapping[str, SecretValues]
+    """The Secrets that exist in the namespace, by name (decoded values)."""
+    now: datetime
+    entropy: Entropy
+    generated: frozenset[str] = frozenset()
+    """Which of ``secrets`` Gatekey generated earlier (owned, not adopted)."""
+    settings: RenderSettings = RenderSettings()
+
+
+@dataclass(frozen=True)
+class Status:
+    """What ``render`` found about one CR: the Ready condition and the status fields."""
+
+    ready: bool
+    reason: str
+    message: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The objects to write and the status of every CR, keyed by ``(kind, name)``."""
+
+    objects: tuple[Manifest, ...]
+    statuses: Mapping[tuple[str, str], Status]
+
+    def by_name(self, kind: str, name: str) -> Manifest | None:
+        """The object of ``kind`` (Secret, ConfigMap) named ``name``, if rendered."""
+        return next(
+            (o for o in self.objects if o["kind"] == kind and o["metadata"]["name"] == name), None
+        )
+
+
+def render(inputs: RenderInput) -> Rendered:
+    """The Secrets and ConfigMaps for one namespace, and the status of each CR."""
+    return _Renderer(inputs).run()
+
+
+class _Renderer:
+    def __init__(self, inputs: RenderInput) -> None:
+        self.inputs = inputs
+        self.ns = inputs.namespace
+        self.objects: dict[tuple[str, str], Manifest] = {}
+        self.statuses: dict[tuple[str, str], Status] = {}
+
+    def run(self) -> Rendered:
+        policies = self._policies()
+        acl_targets = {
+            (p.target.kind, p.target.name) for p in policies if p.spec.management == "ACL"
+        }
+        self._roles()
+        for credential in self.inputs.credentials:
+            self._credential(credential, acl_targets)
+        self._signing_keys(policies)
+        objects = tuple(self.objects[k] for k in sorted(self.objects))
+        return Rendered(objects=objects, statuses=dict(self.statuses))
+
+    # AuthPolicy ---------------------------------------------------------------
+
+    def _policies(self) -> list[AuthPolicy]:
+        """Render each policy; of two on the same type, mode and target the older wins."""
+        winners: dict[tuple[str, str, Target], AuthPolicy] = {}
+        key_owner: dict[str, Target] = {}
+        for policy in sorted(self.inputs.policies, key=_age):
+            slot = (policy.spec.type, policy.spec.management, policy.target)
+            if slot in winners:
+                self._status(
+                    policy,
+                    False,
+                    CONFLICT,
+                    f"AuthPolicy {winners[slot].metadata.name} "
+                    f"already holds {policy.spec.type}/{policy.spec.management} on "
+                    f"{policy.target.audience}",
+                )
+                continue
+            if policy.spec.management == "Policy":
+                holder = key_owner.setdefault(policy.proxy_key_secret_name, policy.target)
+                if holder != policy.target:
+                    self._status(
+                        policy,
+                        False,
+                        CONFLICT,
+                        f"Secret {policy.proxy_key_secret_name} "
+                        f"is the proxy key of {holder.audience}",
+                    )
+                    continue
+            winners[slot] = policy
+            self._policy(policy)
+        return list(winners.values())
+
+    def _policy(self, policy: AuthPolicy) -> None:
+        fields: dict[str, Any] = {"endpoints": list(policy.endpoints)}
+        client_id: str | None = None
+        if policy.spec.management == "Policy":
+            name = policy.proxy_key_secret_name
+            client = self._client_secret(name, policy, "proxy-key", client_id=None)
+            if client is None:
+                self._status(
+                    policy,
+                    False,
+                    SECRET_INVALID,
+                    f"Secret {name} has no client_id or client_secret",
+                )
+                return
+            client_id = client
+            fields |= {"clientId": client_id, "proxyKeySecretName": name}
+        pool_copy = None
+        ready, reason, message = True, READY, "serving " + ", ".join(policy.endpoints)
+        if policy.spec.user_pool is not None:
+            pool = policy.spec.user_pool.secret_name
+            pool_copy = contract.user_pool_secret(pool)
+            htpasswd = self.inputs.secrets.get(pool, {}).get(contract.HTPASSWD_KEY)
+            if htpasswd is None:
+                ready, reason = False, USER_POOL_MISSING
+                message = f"user pool Secret {pool} with key {contract.HTPASSWD_KEY} not found"
+            else:
+                self._secret(pool_copy, "user-pool", {contract.HTPASSWD_KEY: htpasswd}, policy)
+        payload = {
+            "metadata": _meta(policy),
+            "spec": policy.spec.model_dump(by_alias=True, mode="json"),
+            "clientId": client_id,
+            "proxyKeySecretName": fields.get("proxyKeySecretName"),
+            "userPoolSecretName": pool_copy,
+            "audience": _audience(policy),
+        }
+        self._configmap(
+            contract.authpolicy_configmap(policy.metadata.name),
+            "authpolicy",
+            {contract.AUTHPOLICY_KEY: contract.dump_json(payload)},
+            policy,
+        )
+        self._status(policy, ready, reason, message, fields)
+
+    # Credential ---------------------------------------------------------------
+
+    def _credential(self, cred: Credential, acl_targets: set[tuple[str, str]]) -> None:
+        name = cred.secret_name
+        if name not in self.inputs.secrets and cred.secret_named_explicitly:
+            self._status(cred, False, SECRET_MISSING, f"Secret {name} does not exist")
+            return
+        client_id = self._client_secret(name, cred, "credential-secret", cred.spec.client_id)
+        if client_id is None:
+            self._status(cred, False, SECRET_INVALID, f"Secret {name} has no client_secret")
+            return
+        claims, hidden, missing = self._claims(cred)
+        if missing:
+            self._status(
+                cred, False, METADATA_SECRET_MISSING, f"metadata value {missing} not found"
+            )
+            return
+        if hidden:
+            self._secret(
+                contract.credential_metadata_secret(cred.metadata.name),
+                "credential-metadata",
+                hidden,
+                cred,
+            )
+        spec = cred.spec.model_copy(update={"claims": claims})
+        payload = {
+            "metadata": _meta(cred),
+            "spec": spec.model_dump(by_alias=True, mode="json"),
+            "clientId": client_id,
+            "secretName": name,
+        }
+        self._configmap(
+            contract.credential_configmap(cred.metadata.name),
+            "credential",
+            {contract.CREDENTIAL_KEY: contract.dump_json(payload)},
+            cred,
+        )
+        now = self.inputs.now
+        acl = [
+            f"{e.kind}/{e.name}"
+            for e in cred.spec.acl
+            if (e.kind, e.name) in acl_targets and (e.expires_at is None or e.expires_at > now)
+        ]
+        roles = sorted(
+            {r.scope for r in self.inputs.roles if _holds(r, "Credential", cred.metadata.name)}
+        )
+        fields = {"clientId": client_id, "secretName": name, "roles": roles, "acl": acl}
+        message = (
+            f"{len(acl)} ACL target(s) served" if acl else "no ACL target has an ACL-mode policy"
+        )
+        self._status(cred, True, READY, message, fields)
+
+    def _claims(self, cred: Credential) -> tuple[tuple[Claim, ...], dict[str, str], str]:
+        """Claims with Secret values resolved: secret ones move to the metadata Secret."""
+        claims: list[Claim] = []
+        hidden: dict[str, str] = {}
+        for claim in cred.spec.claims:
+            value = claim.value
+            if claim.value_from is not None:
+                ref = claim.value_from.secret_key_ref
+                value = self.inputs.secrets.get(ref.name, {}).get(ref.key)
+                if value is None:
+                    return (), {}, f"{ref.name}/{ref.key}"
+            assert value is not None
+            if claim.secret or claim.value_from is not None:
+                hidden[claim.key] = value
+                ref = SecretKeyRef(
+                    name=contract.credential_metadata_secret(cred.metadata.name), key=claim.key
+                )
+                claims.append(
+                    claim.model_copy(
+                        update={"value": None, "value_from": ValueFrom(secret_key_ref=ref)}
+                    )
+                )
+            else:
+                claims.append(claim)
+        return tuple(claims), hidden, ""
+
+    # Role ---------------------------------------------------------------------
+
+    def _roles(self) -> None:
+        for role in self.inputs.roles:
+            payload = {
+                "metadata": _meta(role),
+                "spec": role.spec.model_dump(by_alias=True, mode="json"),
+                "scope": role.scope,
+            }
+            self._configmap(
+                contract.role_configmap(role.metadata.name),
+                "role",
+                {contract.ROLE_KEY: contract.dump_json(payload)},
+                role,
+            )
+            self._status(
+                role,
+                True,
+                READY,
+                f"scope {role.scope}",
+                {"scope": role.scope, "subjects": len(role.spec.subjects)},
+            )
+
+    # Signing keys -------------------------------------------------------------
+
+    def _signing_keys(self, policies: Sequence[AuthPolicy]) -> None:
+        algorithms = {p.spec.token.algorithm for p in policies if p.spec.type == "JWT"}
+        existing = self.inputs.secrets.get(contract.SIGNING_KEYS_SECRET, {})
+        keys = [
+            SigningKey.model_validate(k)
+            for k in _json_list(existing.get(contract.SIGNING_KEYS_KEY))
+        ]
+        if not algorithms and not keys:
+            return
+        settings = self.inputs.settings
+        planned = plan_keys(
+            keys,
+            algorithms,
+            self.inputs.now,
+            rotation=settings.key_rotation,
+            prepublish=settings.key_prepublish,
+            retention=_retention(policies, self.inputs.credentials),
+            new_key=self.inputs.entropy.signing_key,
+        )
+        dumped = [k.model_dump(by_alias=True, mode="json") for k in planned]
+        self._secret(
+            contract.SIGNING_KEYS_SECRET,
+            "signing-keys",
+            {contract.SIGNING_KEYS_KEY: contract.dump_json(dumped)},
+            None,
+        )
+        self._configmap(
+            contract.JWKS_CONFIGMAP,
+            "jwks",
+            {contract.JWKS_KEY: contract.dump_json(public_jwks(planned))},
+            None,
+        )
+
+    # Objects ------------------------------------------------------------------
+
+    def _client_secret(
+        self, name: str, owner: CR, kind: ConfigKind, client_id: str | None
+    ) -> str | None:
+        """Adopt the Secret ``name`` if it exists, else generate it; its client id, or None."""
+        rendered = self.objects.get(("Secret", name))
+        if rendered is not None:
+            _add_owner(rendered, owner)
+            return contract.secret_values(rendered)[contract.CLIENT_ID_KEY]
+        existing = self.inputs.secrets.get(name)
+        if existing is not None:
+            found = existing.get(contract.CLIENT_ID_KEY) or client_id
+            if not found or not existing.get(contract.CLIENT_SECRET_KEY):
+                return None
+            values = dict(existing) | {contract.CLIENT_ID_KEY: found}
+            if name in self.inputs.generated:
+                self._secret(name, kind, values, owner)
+                return found
+            obj = self._secret(name, kind, values, None)
+            obj["metadata"]["annotations"][contract.ADOPTED_ANNOTATION] = "true"
+            _annotate_source(obj, owner)
+            return found
+        entropy = self.inputs.entropy
+        found = client_id or entropy.token(CLIENT_ID_BYTES)
+        self._secret(
+            name,
+            kind,
+            {
+                contract.CLIENT_ID_KEY: found,
+                contract.CLIENT_SECRET_KEY: entropy.token(CLIENT_SECRET_BYTES),
+            },
+            owner,
+        )
+        return found
+
+    def _secret(
+        self, name: str, kind: ConfigKind, values: Mapping[str, str], owner: CR | None
+    ) -> Manifest:
+        obj = self._object("Secret", name, kind, owner)
+        obj["type"] = "Opaque"
+        obj["data"] = contract.encode_data(values)
+        return obj
+
+    def _configmap(
+        self, name: str, kind: ConfigKind, data: dict[str, str], owner: CR | None
+    ) -> Manifest:
+        obj = self._object("ConfigMap", name, kind, owner)
+        obj["data"] = data
+        return obj
+
+    def _object(self, api_kind: str, name: str, kind: ConfigKind, owner: CR | None) -> Manifest:
+        key = (api_kind, name)
+        if key in self.objects:
+            obj = self.objects[key]
+        else:
+            obj = {
+                "apiVersion": "v1",
+                "kind": api_kind,
+                "metadata": {
+                    "name": name,
+                    "namespace": self.ns,
+                    "labels": contract.labels(kind),
+                    "annotations": {},
+                },
+            }
+            self.objects[key] = obj
+        if owner is not None:
+            _add_owner(obj, owner)
+        return obj
+
+    def _status(
+        self,
+        cr: CR,
+        ready: bool,
+        reason: str,
+        message: str,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.statuses[(cr.kind, cr.metadata.name)] = Status(ready, reason, message, fields or {})
+
+
+def _add_owner(obj: Manifest, owner: CR) -> None:
+    """Record ``owner`` as a source of ``obj``: an ownerReference (unless adopted) + annotations."""
+    _annotate_source(obj, owner)
+    if obj["metadata"]["annotations"].get(contract.ADOPTED_ANNOTATION):
+        return
+    refs = obj["metadata"].setdefault("ownerReferences", [])
+    ref = {
+        "apiVersion": owner.api_version,
+        "kind": owner.kind,
+        "name": owner.metadata.name,
+        "uid": owner.metadata.uid,
+    }
+    if ref not in refs:
+        refs.append(ref)
+        refs.sort(key=lambda r: (r["kind"], r["name"]))
+
+
+def _annotate_source(obj: Manifest, owner: CR) -> None:
+    """Provenance annotations; an object with several sources lists them comma-separated."""
+    notes = obj["metadata"]["annotations"]
+    notes[contract.SOURCE_KIND_ANNOTATION] = _csv_add(
+        notes.get(contract.SOURCE_KIND_ANNOTATION), owner.kind
+    )
+    notes[contract.SOURCE_NAME_ANNOTATION] = _csv_add(
+        notes.get(contract.SOURCE_NAME_ANNOTATION), owner.metadata.name
+    )
+
+
+def _csv_add(existing: str | None, value: str) -> str:
+    return ",".join(dict.fromkeys([*filter(None, (existing or "").split(",")), value]))
+
+
+def _meta(cr: CR) -> dict[str, Any]:
+    meta = cr.metadata
+    created = meta.creation_timestamp.isoformat() if meta.creation_timestamp else None
+    return {
+        "name": meta.name,
+        "namespace": meta.namespace,
+        "uid": meta.uid,
+        "creationTimestamp": created,
+        "generation": meta.generation,
+    }
+
+
+def _age(policy: AuthPolicy) -> tuple[datetime, str]:
+    """Older first; objects without a creation time (embedded mode) by name."""
+    return policy.metadata.creation_timestamp or EPOCH, policy.metadata.name
+
+
+def _audience(policy: AuthPolicy) -> list[str]:
+    """The target, its member proxies, then the extra values, without repeats."""
+    members = [f"ApiProxy/{p}" for p in policy.spec.target_ref.proxies]
+    return list(dict.fromkeys([policy.target.audience, *members, *policy.spec.token.audience]))
+
+
+def _holds(role: Role, kind: str, name: str) -> bool:
+    return any(s.kind == kind and s.name == name for s in role.spec.subjects)
+
+
+def _retention(
+    policies: Iterable[AuthPolicy], credentials: Iterable[Credential]
+) -> timedelta | None:
+    """The longest access-token life a key may have signed for; None if any is immortal."""
+    settings = [p.spec.token for p in policies if p.spec.type == "JWT"]
+    settings += [c.spec.token for c in credentials]  # type: ignore[misc]
+    if any(s.immortal for s in settings):
+        return None
+    return timedelta(seconds=max((s.ttl_seconds for s in settings), default=0))
+
+
+def _json_list(raw: str | None) -> list[Any]:
+    if not raw:
+        return []
+    loaded = json.loads(raw)
+    return loaded if isinstance(loaded, list) else []
