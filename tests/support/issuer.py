@@ -87,10 +87,10 @@ def running_issuer(
     manifests: Path, state: Path, settings: IssuerSettings | None = None
 ) -> Iterator[RunningIssuer]:
     """Serve the manifests on 127.0.0.1 (a free port) until the block ends."""
-    clock = FakeClock()
     base_settings = settings or IssuerSettings()
     source = EmbeddedSource(manifests, StateDir(state), base_settings)
     build = source.build()
+    clock = FakeClock()
     store = SQLiteStore(state / "tokens.db")
     loop = asyncio.new_event_loop()
     started: Future[tuple[web.AppRunner, int]] = Future()

@@ -1,0 +1,484 @@
+"""Token issuance throughput against an aiohttp ceiling measured in the same run (DESIGN §7).
+
+``make bench`` runs this. On a machine with two cores or more, each server runs
+pinned to one core and wrk, the load generator, to another, so that the two never
+compete. One run measures:
+
+* the ceiling: ``bench/ceiling_server.py``, an aiohttp + uvloop handler that only
+  parses a form body and answers a small JSON object;
+* ``POST /auth/jwt``: ``gatekey serve`` issuing ES256 JWT access tokens;
+* ``POST /auth/token``: the same server issuing opaque tokens (stored in SQLite);
+
+each with ``grant_type=client_credentials`` and ``client_secret_basic``. The passes
+are interleaved (ceiling, JWT, opaque, ceiling, ...) and the best of each is kept,
+because a shared machine drifts by 20-30% between passes. The ratios issuer/ceiling
+are printed against the goals; nothing is asserted on time. Before the HTTP passes,
+an in-process figure compares one JWT signature by Gatekey's ``JwtSigner`` with a
+bare ``cryptography`` ECDSA P-256 signature, to tell signing apart from the rest.
+
+Exit status: 0 when every measurement ran, 1 when a server did not start or a
+response was not 200 (the figures would then measure errors), 2 without wrk.
+"""
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import jwt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from gatekey.issuer.tokens.jwt_signer import ACCESS_TOKEN_TYP, JwtSigner
+from gatekey.operator.entropy import SystemEntropy
+from gatekey.operator.signing_keys import SigningKey
+
+BENCH_DIR = Path(__file__).resolve().parent
+WRK_SCRIPT = BENCH_DIR / "post_form.lua"
+CEILING_SERVER = BENCH_DIR / "ceiling_server.py"
+RESULT_MARKER = "GATEKEY_BENCH "
+"""The line ``post_form.lua`` prints from wrk's ``done()``."""
+
+FORM_BODY = "grant_type=client_credentials"
+JWT_GOAL = 0.5
+OPAQUE_GOAL = 0.75
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+MANIFESTS = """\
+apiVersion: gatekey.io/v1alpha1
+kind: AuthPolicy
+metadata: {name: bench-jwt}
+spec:
+  type: JWT
+  management: Policy
+  targetRef: {kind: ApiProxy, name: bench}
+  grantTypes: [client_credentials]
+  token: {algorithm: ES256}
+---
+apiVersion: gatekey.io/v1alpha1
+kind: AuthPolicy
+metadata: {name: bench-oauth2}
+spec:
+  type: OAuth2
+  management: Policy
+  targetRef: {kind: ApiProxy, name: bench}
+  grantTypes: [client_credentials]
+"""
+
+
+class BenchFailure(Exception):
+    """Something the figures depend on did not work; the message says what."""
+
+
+@dataclass(frozen=True)
+class Cores:
+    """Where the servers and the load generator run; None when there is nothing to pin to."""
+
+    server: int | None
+    load: int | None
+
+    def pin(self, core: int | None, argv: list[str]) -> list[str]:
+        return argv if core is None else ["taskset", "-c", str(core), *argv]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One endpoint under load, and how to ask it for a token."""
+
+    label: str
+    url: str
+    authorization: str
+    expects_token: bool
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One wrk run."""
+
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_200: int
+    socket_errors: int
+
+
+# --- machine --------------------------------------------------------------------------
+
+
+def pick_cores() -> Cores:
+    """Two distinct cores when the machine has them and taskset exists, else no pinning."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or shutil.which("taskset") is None:
+        print("warning: fewer than 2 cores or no taskset; server and wrk share the CPU")
+        return Cores(None, None)
+    return Cores(server=cores[0], load=cores[1])
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def print_machine(cores: Cores) -> None:
+    pinning = (
+        "unpinned"
+        if cores.server is None
+        else f"servers on core {cores.server}, wrk on core {cores.load}"
+    )
+    print(f"date     {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"machine  {os.cpu_count()} cores, {cpu_model()}, {platform.system()}")
+    print(f"python   {platform.python_version()}, {pinning}")
+
+
+# --- in-process micro-figure: one JWT signature -----------------------------------------
+
+
+def best_us_per_call(fn: Callable[[], object], batch: int = 1000, batches: int = 7) -> float:
+    """Microseconds per call, best batch: the least disturbed by the rest of the machine."""
+    best = float("inf")
+    for _ in range(batches):
+        started = time.perf_counter()
+        for _ in range(batch):
+            fn()
+        best = min(best, (time.perf_counter() - started) / batch)
+    return best * 1e6
+
+
+def sign_figures() -> dict[str, float]:
+    """µs per ES256 signature: bare cryptography, a hand-made compact JWS, Gatekey's signer."""
+    now = datetime.now(UTC)
+    jwk = SystemEntropy().signing_key("ES256")
+    key = SigningKey(kid=jwk["kid"], alg="ES256", createdAt=now, notBefore=now, jwk=jwk)
+    private_key = jwt.PyJWK(jwk, algorithm="ES256").key
+    claims = sample_claims()
+    header = {"alg": "ES256", "kid": key.kid, "typ": ACCESS_TOKEN_TYP}
+    signing_input = f"{b64_json(header)}.{b64_json(claims)}".encode()
+    ecdsa = ec.ECDSA(hashes.SHA256())
+
+    def by_hand() -> str:
+        # The least a compact ES256 JWS can cost in Python: JSON, base64url, sign,
+        # DER -> r||s (RFC 7518 §3.4).
+        signed = f"{b64_json(header)}.{b64_json(claims)}"
+        r, s = decode_dss_signature(private_key.sign(signed.encode(), ecdsa))
+        raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return f"{signed}.{b64url(raw)}"
+
+    signer = JwtSigner()
+    return {
+        "cryptography ECDSA P-256 sign (bytes in, DER out)": best_us_per_call(
+            lambda: private_key.sign(signing_input, ecdsa)
+        ),
+        "compact JWS by hand (JSON + base64url + sign)": best_us_per_call(by_hand),
+        "gatekey JwtSigner.sign (PyJWT)": best_us_per_call(lambda: signer.sign(claims, key)),
+    }
+
+
+def sample_claims() -> dict[str, Any]:
+    """The claims ``Minter`` puts in a client_credentials JWT, with realistic sizes."""
+    iat = int(time.time())
+    return {
+        "iss": "http://127.0.0.1:8080/auth",
+        "sub": "eT2KXeqBJN5NSOOq",
+        "aud": ["ApiProxy/bench"],
+        "client_id": "eT2KXeqBJN5NSOOq",
+        "iat": iat,
+        "nbf": iat,
+        "jti": "ZadxOHstP6540VHbL8HwsA",
+        "exp": iat + 3600,
+    }
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64_json(value: object) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def measure_signing(cores: Cores) -> dict[str, float]:
+    """The sign figures, on the core the servers will use, so they compare with them."""
+    before = os.sched_getaffinity(0)
+    if cores.server is not None:
+        os.sched_setaffinity(0, {cores.server})
+    try:
+        return sign_figures()
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(
+    stack: contextlib.ExitStack, argv: list[str], log: Path, port: int
+) -> subprocess.Popen[bytes]:
+    """Start a server, stopped when ``stack`` closes, and wait until it accepts connections."""
+    with log.open("wb") as err:
+        # stdout to /dev/null: gatekey writes one audit line per request there, and a
+        # pipe nobody reads would block it. A new session keeps Ctrl-C for this script,
+        # which then stops the servers itself, in order.
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    stack.callback(stop, proc)
+    wait_until_listening(proc, port, log)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (both servers shut down cleanly on it), SIGKILL if that takes too long."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchFailure(f"{proc.args} exited with {proc.returncode}:\n{tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise BenchFailure(f"{proc.args} did not listen on port {port}:\n{tail(log)}")
+
+
+def tail(log: Path, lines: int = 20) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def gatekey_command() -> str:
+    """The ``gatekey`` script of the interpreter running this file (the project's venv)."""
+    beside = Path(sys.executable).with_name("gatekey")
+    found = str(beside) if beside.exists() else shutil.which("gatekey")
+    if found is None:
+        raise BenchFailure("no gatekey command; run `make bench` (it installs the project)")
+    return found
+
+
+def proxy_key(gatekey: str, manifests: Path, state: Path) -> str:
+    """The Basic header of ApiProxy/bench's proxy key (written to ``state`` on first use)."""
+    shown = subprocess.run(
+        [gatekey, "show-key", "--manifests", str(manifests), "--state-dir", str(state)]
+        + ["ApiProxy/bench"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if shown.returncode != 0:
+        raise BenchFailure(f"gatekey show-key failed:\n{shown.stderr}")
+    key = json.loads(shown.stdout)
+    pair = f"{key['client_id']}:{key['client_secret']}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def start_servers(stack: contextlib.ExitStack, work: Path, cores: Cores) -> list[Target]:
+    """The ceiling and ``gatekey serve`` on the bench manifests; the targets to load."""
+    manifests, state = work / "manifests", work / "state"
+    manifests.mkdir()
+    (manifests / "bench.yaml").write_text(MANIFESTS)
+    gatekey = gatekey_command()
+    # Before serve, so that both read the same proxy key from the same state dir.
+    authorization = proxy_key(gatekey, manifests, state)
+
+    ceiling_port, gatekey_port = free_port(), free_port()
+    ceiling_argv = [sys.executable, str(CEILING_SERVER), "--port", str(ceiling_port)]
+    start(stack, cores.pin(cores.server, ceiling_argv), work / "ceiling.log", ceiling_port)
+    serve_argv = [gatekey, "serve", "--manifests", str(manifests), "--state-dir", str(state)]
+    serve_argv += ["--port", str(gatekey_port)]
+    start(stack, cores.pin(cores.server, serve_argv), work / "gatekey.log", gatekey_port)
+
+    base = f"http://127.0.0.1:{gatekey_port}"
+    return [
+        Target("ceiling (form parse + JSON)", f"http://127.0.0.1:{ceiling_port}/token", "", False),
+        Target("POST /auth/jwt (ES256 JWT)", f"{base}/auth/jwt", authorization, True),
+        Target("POST /auth/token (opaque)", f"{base}/auth/token", authorization, True),
+    ]
+
+
+# --- load ------------------------------------------------------------------------------
+
+
+def check_answers(target: Target) -> None:
+    """One request by hand: a 200, with an access_token where a token is expected."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if target.authorization:
+        headers["Authorization"] = target.authorization
+    request = urllib.request.Request(target.url, FORM_BODY.encode(), headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise BenchFailure(f"{target.label}: HTTP {exc.code} {exc.read()[:300]!r}") from None
+    if target.expects_token and not body.get("access_token"):
+        raise BenchFailure(f"{target.label}: 200 without an access_token: {body}")
+
+
+def run_wrk(target: Target, cores: Cores, seconds: int, connections: int) -> Pass:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(WRK_SCRIPT)]
+    argv += [target.url, "--", target.authorization, FORM_BODY]
+    done = subprocess.run(
+        cores.pin(cores.load, argv),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT_MARKER):
+            figures = json.loads(line.removeprefix(RESULT_MARKER))
+            return Pass(
+                requests_per_s=figures["requests"] / (figures["duration_us"] / 1e6),
+                p50_ms=figures["p50_us"] / 1000,
+                p99_ms=figures["p99_us"] / 1000,
+                non_200=figures["non_200"],
+                socket_errors=figures["socket_errors"],
+            )
+    raise BenchFailure(f"wrk gave no figures for {target.label}:\n{done.stdout}{done.stderr}")
+
+
+def measure(
+    targets: list[Target], cores: Cores, rounds: int, seconds: int, connections: int
+) -> dict[str, list[Pass]]:
+    """Interleaved passes, so that a slow minute on the machine hurts every target alike."""
+    for target in targets:
+        # Warm-up: first connections, key parsing, SQLite pages; not counted.
+        run_wrk(target, cores, 1, connections)
+    passes: dict[str, list[Pass]] = {t.label: [] for t in targets}
+    for round_no in range(1, rounds + 1):
+        for target in targets:
+            result = run_wrk(target, cores, seconds, connections)
+            passes[target.label].append(result)
+            print(f"  pass {round_no}/{rounds}  {target.label:<28} {result.requests_per_s:>9,.0f}")
+    return passes
+
+
+# --- report ----------------------------------------------------------------------------
+
+
+def best(passes: list[Pass]) -> Pass:
+    return max(passes, key=lambda p: p.requests_per_s)
+
+
+def print_signing(figures: dict[str, float]) -> None:
+    print("\nOne ES256 signature, in process, one core (best of 7 x 1000):")
+    for label, micros in figures.items():
+        print(f"  {label:<52} {micros:6.1f} µs  ({1e6 / micros:>8,.0f}/s)")
+
+
+def print_table(passes: dict[str, list[Pass]]) -> None:
+    print(
+        f"\n{'endpoint':<28} {'best req/s':>10} {'µs/req':>7} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'non-200':>8} {'sock err':>8}   all passes (req/s)"
+    )
+    for label, runs in passes.items():
+        top = best(runs)
+        every = " ".join(f"{p.requests_per_s:,.0f}" for p in runs)
+        print(
+            f"{label:<28} {top.requests_per_s:>10,.0f} {1e6 / top.requests_per_s:>7.1f}"
+            f" {top.p50_ms:>7.2f} {top.p99_ms:>7.2f} {sum(p.non_200 for p in runs):>8}"
+            f" {sum(p.socket_errors for p in runs):>8}   {every}"
+        )
+
+
+def print_ratios(passes: dict[str, list[Pass]]) -> None:
+    ceiling, jwt, opaque = (best(runs).requests_per_s for runs in passes.values())
+    print(f"\n{'ratio':<18} {'measured':>8} {'goal':>7}")
+    for label, value, goal in (
+        ("JWT / ceiling", jwt / ceiling, JWT_GOAL),
+        ("opaque / ceiling", opaque / ceiling, OPAQUE_GOAL),
+    ):
+        verdict = "met" if value >= goal else "missed"
+        print(f"{label:<18} {value:>8.2f} {'>= ' + str(goal):>7}  {verdict}")
+
+
+# --- main ------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="passes per endpoint (default 3)")
+    parser.add_argument("--seconds", type=int, default=5, help="length of a pass (default 5)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk -c (default 50)")
+    return parser.parse_args()
+
+
+def on_sigterm(signum: int, frame: object) -> NoReturn:
+    # SystemExit unwinds the ExitStack, which stops the servers and removes the temp dir.
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[tuple[contextlib.ExitStack, Path]]:
+    """A temp dir and a stack of servers; servers stop before the directory goes."""
+    with contextlib.ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gatekey-bench-")))
+        yield stack, work
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, on_sigterm)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed; install it (Debian: apt-get install -y wrk)")
+        return 2
+    cores = pick_cores()
+    print_machine(cores)
+    print_signing(measure_signing(cores))
+    try:
+        with workspace() as (stack, work):
+            targets = start_servers(stack, work, cores)
+            for target in targets:
+                check_answers(target)
+            print(
+                f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} interleaved"
+                " passes per endpoint (best kept), after a 1 s warm-up:"
+            )
+            passes = measure(targets, cores, args.rounds, args.seconds, args.connections)
+    except BenchFailure as failure:
+        print(f"bench: {failure}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    print_table(passes)
+    print_ratios(passes)
+    if any(p.non_200 for runs in passes.values() for p in runs):
+        print("bench: some responses were not 200; these figures are not valid", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
