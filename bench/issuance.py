@@ -267,11 +267,11 @@ def wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path) ->
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise BenchFailure(f"{proc.args} exited with {proc.returncode}:\n{tail(log)}")
+            raise BenchFailure(f"{log.stem} server exited with {proc.returncode}:\n{tail(log)}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
-    raise BenchFailure(f"{proc.args} did not listen on port {port}:\n{tail(log)}")
+    raise BenchFailure(f"{log.stem} server did not listen on port {port}:\n{tail(log)}")
 
 
 def tail(log: Path, lines: int = 20) -> str:
@@ -289,9 +289,9 @@ def gatekey_command() -> str:
 
 def proxy_key(gatekey: str, manifests: Path, state: Path) -> str:
     """The Basic header of ApiProxy/bench's proxy key (written to ``state`` on first use)."""
+    argv = [gatekey, "show-key", "ApiProxy/bench", "--manifests", str(manifests)]
     shown = subprocess.run(
-        [gatekey, "show-key", "--manifests", str(manifests), "--state-dir", str(state)]
-        + ["ApiProxy/bench"],
+        [*argv, "--state-dir", str(state)],
         capture_output=True,
         text=True,
         check=False,
@@ -414,13 +414,13 @@ def print_table(passes: dict[str, list[Pass]]) -> None:
 
 def print_ratios(passes: dict[str, list[Pass]]) -> None:
     ceiling, jwt, opaque = (best(runs).requests_per_s for runs in passes.values())
-    print(f"\n{'ratio':<18} {'measured':>8} {'goal':>7}")
+    print(f"\n{'ratio':<18} {'measured':>8} {'goal':>8}")
     for label, value, goal in (
         ("JWT / ceiling", jwt / ceiling, JWT_GOAL),
         ("opaque / ceiling", opaque / ceiling, OPAQUE_GOAL),
     ):
         verdict = "met" if value >= goal else "missed"
-        print(f"{label:<18} {value:>8.2f} {'>= ' + str(goal):>7}  {verdict}")
+        print(f"{label:<18} {value:>8.2f} {f">= {goal:.2f}":>8}  {verdict}")
 
 
 # --- main ------------------------------------------------------------------------------
