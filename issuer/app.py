@@ -17,9 +17,7 @@ _log = logging.getLogger("gatekey.issuer")
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 
 ENDPOINTS = tuple(
-    Endpoint(management, type_)  # type: ignore[arg-type]
-    for management in ("Policy", "ACL")
-    for type_ in ("JWT", "OAuth2")
+    Endpoint(management, type_) for management in ("Policy", "ACL") for type_ in ("JWT", "OAuth2")
 )
 
 

@@ -18,9 +18,8 @@ from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.model import Target, TokenManagement
 from gatekey.operator.model.authpolicy import AuthPolicySpec, PolicyToken
-from gatekey.operator.model.credential import CredentialSpec
+from gatekey.operator.model.credential import Claim, CredentialSpec, CredentialToken
 from gatekey.operator.model.role import RoleSpec
-from gatekey.operator.model.token_settings import TokenSettings
 from gatekey.operator.signing_keys import SigningKey, active_key
 
 
@@ -104,7 +103,7 @@ class CredentialView:
     claims: tuple[ResolvedClaim, ...]
 
     @property
-    def token(self) -> TokenSettings:
+    def token(self) -> CredentialToken:
         return self.spec.token
 
     def enabled_at(self, now: datetime) -> bool:
@@ -281,11 +280,7 @@ class _Builder:
                 ResolvedClaim(
                     key=c.key,
                     jwt_name=c.jwt_name,
-                    value=c.value
-                    if c.value_from is None
-                    else secrets[(ns, c.value_from.secret_key_ref.name)][
-                        c.value_from.secret_key_ref.key
-                    ],
+                    value=_claim_value(c, ns, secrets),
                     in_jwt=c.in_jwt,
                     in_response=c.include_in_token_response,
                 )
@@ -337,6 +332,18 @@ class _Builder:
         self.errors.append(
             f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}: skipped ({reason})"
         )
+
+
+def _claim_value(
+    claim: Claim, namespace: str, secrets: Mapping[tuple[str, str], Mapping[str, str]]
+) -> str:
+    """An inline value, or the one its ``valueFrom.secretKeyRef`` names (KeyError if absent)."""
+    if claim.value_from is None:
+        if claim.value is None:
+            raise KeyError(claim.key)
+        return claim.value
+    ref = claim.value_from.secret_key_ref
+    return secrets[(namespace, ref.name)][ref.key]
 
 
 def parse_htpasswd(text: str) -> dict[str, str]:

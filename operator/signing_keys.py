@@ -69,7 +69,8 @@ def plan_keys(
         due = current.not_before + rotation
         waiting = any(k.alg == alg and k.not_before > current.not_before for k in keys)
         if now >= due - prepublish and not waiting:
-            keys.append(_key(alg, now, max(due, now), new_key))
+            # Never sign before being published ``prepublish`` long, even when rendered late.
+            keys.append(_key(alg, now, max(due, now + prepublish), new_key))
     return sorted(
         (k for k in keys if not _expired(k, keys, now, retention)),
         key=lambda k: (k.alg, k.not_before, k.kid),

@@ -50,9 +50,9 @@ class ManifestFolder:
             except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
                 errors.append(ManifestError(name, "-", "", f"cannot read: {_reason(exc)}"))
                 keys_by_file[name] = self._keys_by_file.get(name, set())
-                for key in keys_by_file[name]:
-                    if key in self._last_good:
-                        resources.setdefault(key, self._last_good[key])
+                for kept in keys_by_file[name]:
+                    if kept in self._last_good:
+                        resources.setdefault(kept, self._last_good[kept])
                 continue
             keys = keys_by_file.setdefault(name, set())
             for index, doc in _documents(documents):

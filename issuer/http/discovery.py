@@ -1,4 +1,4 @@
-"""Key discovery: the JWKS of the signing keys (RFC 7517 §5), under ``/auth`` and ``/credential``."""
+"""Key discovery: the JWKS of the signing keys (RFC 7517 §5), under both endpoint bases."""
 
 from aiohttp import web
 from aiohttp.typedefs import Handler

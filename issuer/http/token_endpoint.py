@@ -1,4 +1,4 @@
-"""The four token endpoints: ``/auth/jwt``, ``/auth/token``, ``/credential/jwt``, ``/credential/token``.
+"""The four token endpoints: ``/auth/jwt|token`` and ``/credential/jwt|token``.
 
 RFC 6749 §3.2 (the endpoint), §5 (responses); DESIGN §4. The handler reads the
 request, authenticates the client, runs the grant and mints the tokens; every

@@ -39,6 +39,9 @@ _COLUMNS = (
     "digest, kind, chain_id, grant_key, client_id, subject, username, scope, audience,"
     " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used, revoked"
 )
+# Built from constants only; every value is a bound parameter.
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 17)})"  # noqa: S608
+_SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
 _SEP = "\x1f"  # unit separator: never part of a scope token or an audience value
 
 
@@ -58,16 +61,12 @@ class SQLiteStore:
         rows = [_row(r) for r in records]
         with _available():
             self._db.execute("BEGIN")
-            self._db.executemany(
-                f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 17)})", rows
-            )
+            self._db.executemany(_INSERT, rows)
             self._db.execute("COMMIT")
 
     async def get(self, digest: str) -> TokenRecord | None:
         with _available():
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?", (digest,)
-            ).fetchone()
+            row = self._db.execute(_SELECT, (digest,)).fetchone()
         return None if row is None else _record(row)
 
     async def use_refresh(self, digest: str) -> bool:

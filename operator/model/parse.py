@@ -24,7 +24,7 @@ def resource_key(doc: object) -> tuple[str, str, str] | None:
 
     Used to keep an object's last good version when a new version of it is invalid.
     """
-    if not isinstance(doc, dict) or (doc.get("apiVersion"), doc.get("kind")) not in _KINDS:
+    if not isinstance(doc, dict) or _model(doc) is None:
         return None
     meta = doc.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
@@ -42,15 +42,24 @@ def parse_document(doc: Any, source: str, index: str) -> Resource | None:
         return None
     if not isinstance(doc, dict):
         raise ManifestError(source, index, "", "a manifest must be a mapping")
-    model = _KINDS.get((doc.get("apiVersion"), doc.get("kind")))  # type: ignore[arg-type]
+    model = _model(doc)
     if model is None:
         return None
     try:
-        return model.model_validate(doc)
+        # By alias only: a manifest spells fields as the CRD does (camelCase), never snake_case.
+        return model.model_validate(doc, by_alias=True, by_name=False)
     except ValidationError as exc:
         first = exc.errors()[0]
         path = ".".join(str(part) for part in first["loc"])
         raise ManifestError(source, index, path, _message(first["msg"])) from None
+
+
+def _model(doc: dict[Any, Any]) -> type[Resource] | None:
+    """The model of a Gatekey kind; None for other kinds (or non-string apiVersion/kind)."""
+    api_version, kind = doc.get("apiVersion"), doc.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return None
+    return _KINDS.get((api_version, kind))
 
 
 def _message(msg: str) -> str:

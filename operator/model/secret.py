@@ -24,9 +24,11 @@ class Secret(BaseModel):
     def _data_is_base64(self) -> "Secret":
         for key, value in self.data.items():
             try:
-                base64.b64decode(value, validate=True)
+                base64.b64decode(value, validate=True).decode()
             except binascii.Error as exc:
                 raise ValueError(f"data.{key} is not valid base64") from exc
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"data.{key} is not UTF-8 text") from exc
         return self
 
     def values(self) -> dict[str, str]:

@@ -14,9 +14,16 @@ from tests.support.process import eventually, gatekey, serving
 
 def token(url, client, path="/auth/jwt", **more):
     client_id, secret = client
-    return requests.post(url + path, data={"grant_type": "client_credentials",
-                                           "client_id": client_id, "client_secret": secret, **more},
-                         timeout=5)
+    return requests.post(
+        url + path,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+            **more,
+        },
+        timeout=5,
+    )
 
 
 def show_key(manifests, state, target):
@@ -28,8 +35,9 @@ def show_key(manifests, state, target):
 
 def test_restart_keeps_keys_secrets_and_refresh_tokens(tmp_path):
     manifests, state = tmp_path / "m", tmp_path / "state"
-    write_manifests(manifests, policy("p", "OAuth2", token={"refresh": {"enabled": True}}),
-                    policy("j", "JWT"))
+    write_manifests(
+        manifests, policy("p", "OAuth2", token={"refresh": {"enabled": True}}), policy("j", "JWT")
+    )
     key = show_key(manifests, state, "ApiProxy/orders")
     with serving(manifests, state) as (url, _):
         first = token(url, key, "/auth/token").json()
@@ -37,9 +45,16 @@ def test_restart_keeps_keys_secrets_and_refresh_tokens(tmp_path):
     assert show_key(manifests, state, "ApiProxy/orders") == key
     with serving(manifests, state) as (url, _):
         assert requests.get(url + "/auth/.well-known/jwks.json", timeout=5).json() == jwks
-        refreshed = requests.post(url + "/auth/token", timeout=5, data={
-            "grant_type": "refresh_token", "client_id": key[0], "client_secret": key[1],
-            "refresh_token": first["refresh_token"]})
+        refreshed = requests.post(
+            url + "/auth/token",
+            timeout=5,
+            data={
+                "grant_type": "refresh_token",
+                "client_id": key[0],
+                "client_secret": key[1],
+                "refresh_token": first["refresh_token"],
+            },
+        )
         assert refreshed.status_code == 200, refreshed.text
 
 
@@ -65,8 +80,7 @@ def test_edits_are_picked_up_and_a_broken_edit_keeps_the_last_good(tmp_path):
         assert token(url, key, scope="read").status_code == 200
         assert token(url, key, scope="write").status_code == 400
 
-        write_manifests(manifests, policy("p", "JWT"),
-                        role("r", "ApiProxy/orders", scope="write"))
+        write_manifests(manifests, policy("p", "JWT"), role("r", "ApiProxy/orders", scope="write"))
         eventually(lambda: token(url, key, scope="write").status_code == 200)
 
         broken = role("r", "ApiProxy/orders", scope="write")
@@ -105,8 +119,10 @@ def test_sigterm_stops_cleanly(tmp_path):
 def test_environment_variables_stand_for_flags(tmp_path):
     manifests = tmp_path / "m"
     write_manifests(manifests, policy("p", "JWT"))
-    result = gatekey("show-key", "ApiProxy/orders",
-                     env={"GATEKEY_MANIFESTS": str(manifests),
-                          "GATEKEY_STATE_DIR": str(tmp_path / "s")})
+    result = gatekey(
+        "show-key",
+        "ApiProxy/orders",
+        env={"GATEKEY_MANIFESTS": str(manifests), "GATEKEY_STATE_DIR": str(tmp_path / "s")},
+    )
     assert result.returncode == 0, result.stderr
     assert set(json.loads(result.stdout)) == {"client_id", "client_secret"}

@@ -25,8 +25,10 @@ def test_wrong_secret_is_invalid_client(start_issuer):
     issuer = start(start_issuer)
     response = issue(issuer, client_secret="wrong")
     assert response.status_code == 401
-    assert response.json() == {"error": "invalid_client",
-                               "error_description": "client authentication failed"}
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": "client authentication failed",
+    }
     assert "WWW-Authenticate" not in response.headers
 
 
@@ -38,8 +40,10 @@ def test_unknown_client_is_invalid_client(start_issuer):
 def test_proxy_key_of_a_target_without_a_policy_of_this_type(start_issuer):
     issuer = start(start_issuer)
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.post("/auth/token", {"grant_type": "client_credentials",
-                                           "client_id": client_id, "client_secret": secret})
+    response = issuer.post(
+        "/auth/token",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
     assert response.status_code == 401
 
 
@@ -65,7 +69,9 @@ def test_scope_rules(start_issuer, rules, requested, status, granted):
 
 
 def test_reject_when_no_roles(start_issuer):
-    issuer = start_issuer(policy("p", "JWT", tokenManagement={"scope": {"rejectWhenNoRoles": True}}))
+    issuer = start_issuer(
+        policy("p", "JWT", tokenManagement={"scope": {"rejectWhenNoRoles": True}})
+    )
     response = issue(issuer)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"

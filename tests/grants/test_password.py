@@ -19,8 +19,13 @@ def start(start_issuer, *extra):
 
 def login(issuer, username="alice", password="wonderland", **more):
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    body = {"grant_type": "password", "client_id": client_id, "client_secret": "-",
-            "username": username, "password": password}
+    body = {
+        "grant_type": "password",
+        "client_id": client_id,
+        "client_secret": "-",
+        "username": username,
+        "password": password,
+    }
     return issuer.post("/auth/jwt", body | more)
 
 
@@ -52,8 +57,10 @@ def test_bad_user_or_password_is_invalid_grant(start_issuer, username, password)
 def test_missing_username_is_invalid_request(start_issuer):
     issuer = start(start_issuer)
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.post("/auth/jwt", {"grant_type": "password", "client_id": client_id,
-                                         "client_secret": "-", "password": "x"})
+    response = issuer.post(
+        "/auth/jwt",
+        {"grant_type": "password", "client_id": client_id, "client_secret": "-", "password": "x"},
+    )
     assert response.json()["error"] == "invalid_request"
 
 
@@ -64,9 +71,16 @@ def test_argon2id_hashes(start_issuer):
         secret("users", htpasswd=f"# comment\ncarol:{hashed}\n"),
     )
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.post("/auth/token", {"grant_type": "password", "client_id": client_id,
-                                           "client_secret": "-", "username": "carol",
-                                           "password": "lookingglass"})
+    response = issuer.post(
+        "/auth/token",
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": "-",
+            "username": "carol",
+            "password": "lookingglass",
+        },
+    )
     assert response.status_code == 200, response.text
 
 
@@ -83,11 +97,17 @@ def test_bcrypt_2y_prefix(start_issuer):
 
 def test_missing_pool_secret_refuses_every_user(start_issuer):
     issuer = start_issuer(
-        policy("p", "JWT", grantTypes=["password", "client_credentials"],
-               userPool={"secretName": "absent"}),
+        policy(
+            "p",
+            "JWT",
+            grantTypes=["password", "client_credentials"],
+            userPool={"secretName": "absent"},
+        ),
     )
     assert login(issuer).json()["error"] == "invalid_grant"
     client_id, real = issuer.proxy_key("ApiProxy", "orders")
-    still = issuer.post("/auth/jwt", {"grant_type": "client_credentials", "client_id": client_id,
-                                      "client_secret": real})
+    still = issuer.post(
+        "/auth/jwt",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": real},
+    )
     assert still.status_code == 200

@@ -9,10 +9,17 @@ ENDPOINT = {"JWT": "/auth/jwt", "OAuth2": "/auth/token"}
 
 def start(start_issuer, type_="OAuth2", refresh=None, **token):
     return start_issuer(
-        policy("p", type_, grantTypes=["client_credentials", "password"],
-               userPool={"secretName": "users"},
-               token={"ttl": "10m", "refresh": {"enabled": True, "ttl": "1h", **(refresh or {})},
-                      **token}),
+        policy(
+            "p",
+            type_,
+            grantTypes=["client_credentials", "password"],
+            userPool={"secretName": "users"},
+            token={
+                "ttl": "10m",
+                "refresh": {"enabled": True, "ttl": "1h", **(refresh or {})},
+                **token,
+            },
+        ),
         user_pool("users", {"alice": "wonderland"}),
         role("read", "User/alice", "ApiProxy/orders", scope="read"),
         role("write", "User/alice", "ApiProxy/orders", scope="write"),
@@ -29,8 +36,12 @@ def obtain(issuer, type_="OAuth2", **more):
 
 def refresh(issuer, token, type_="OAuth2", **more):
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    body = {"grant_type": "refresh_token", "client_id": client_id, "client_secret": secret,
-            "refresh_token": token}
+    body = {
+        "grant_type": "refresh_token",
+        "client_id": client_id,
+        "client_secret": secret,
+        "refresh_token": token,
+    }
     return issuer.post(ENDPOINT[type_], body | more)
 
 
@@ -81,9 +92,17 @@ def test_max_count_limits_refreshes_per_chain(start_issuer):
 def test_scope_may_narrow_never_widen(start_issuer):
     issuer = start(start_issuer)
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    first = issuer.post("/auth/token", {"grant_type": "password", "client_id": client_id,
-                                        "client_secret": "-", "username": "alice",
-                                        "password": "wonderland", "scope": "read"}).json()
+    first = issuer.post(
+        "/auth/token",
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": "-",
+            "username": "alice",
+            "password": "wonderland",
+            "scope": "read",
+        },
+    ).json()
     widened = refresh(issuer, first["refresh_token"], scope="read write")
     assert widened.status_code == 400
     assert widened.json()["error"] == "invalid_scope"
@@ -94,9 +113,17 @@ def test_scope_may_narrow_never_widen(start_issuer):
 def test_scope_narrowing_keeps_only_what_is_asked(start_issuer):
     issuer = start(start_issuer)
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    first = issuer.post("/auth/token", {"grant_type": "password", "client_id": client_id,
-                                        "client_secret": "-", "username": "alice",
-                                        "password": "wonderland", "scope": "read write"}).json()
+    first = issuer.post(
+        "/auth/token",
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": "-",
+            "username": "alice",
+            "password": "wonderland",
+            "scope": "read write",
+        },
+    ).json()
     assert first["scope"] == "read write"
     narrowed = refresh(issuer, first["refresh_token"], scope="write").json()
     assert narrowed["scope"] == "write"
@@ -109,10 +136,19 @@ def test_refresh_token_of_another_client_is_invalid_grant(start_issuer):
     )
     a_id, a_secret = issuer.proxy_key("ApiProxy", "a")
     b_id, b_secret = issuer.proxy_key("ApiProxy", "b")
-    token = issuer.post("/auth/token", {"grant_type": "client_credentials", "client_id": a_id,
-                                        "client_secret": a_secret}).json()["refresh_token"]
-    stolen = issuer.post("/auth/token", {"grant_type": "refresh_token", "client_id": b_id,
-                                         "client_secret": b_secret, "refresh_token": token})
+    token = issuer.post(
+        "/auth/token",
+        {"grant_type": "client_credentials", "client_id": a_id, "client_secret": a_secret},
+    ).json()["refresh_token"]
+    stolen = issuer.post(
+        "/auth/token",
+        {
+            "grant_type": "refresh_token",
+            "client_id": b_id,
+            "client_secret": b_secret,
+            "refresh_token": token,
+        },
+    )
     assert stolen.json()["error"] == "invalid_grant"
 
 
@@ -120,15 +156,18 @@ def test_unknown_and_missing_refresh_tokens(start_issuer):
     issuer = start(start_issuer)
     assert refresh(issuer, "gkrt_nope").json()["error"] == "invalid_grant"
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    missing = issuer.post("/auth/token", {"grant_type": "refresh_token", "client_id": client_id,
-                                          "client_secret": secret})
+    missing = issuer.post(
+        "/auth/token",
+        {"grant_type": "refresh_token", "client_id": client_id, "client_secret": secret},
+    )
     assert missing.json()["error"] == "invalid_request"
 
 
 @pytest.mark.parametrize("type_", ["JWT", "OAuth2"])
 def test_no_refresh_token_when_refresh_is_off_or_immortal(start_issuer, type_):
-    issuer = start_issuer(policy("p", type_, token={"immortal": True,
-                                                    "refresh": {"enabled": True}}))
+    issuer = start_issuer(
+        policy("p", type_, token={"immortal": True, "refresh": {"enabled": True}})
+    )
     body = obtain(issuer, type_)
     assert "refresh_token" not in body
     assert "expires_in" not in body
@@ -139,11 +178,19 @@ def test_no_refresh_token_when_refresh_is_off_or_immortal(start_issuer, type_):
 def test_password_refresh_stops_when_the_user_leaves_the_pool(start_issuer):
     issuer = start(start_issuer)
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    first = issuer.post("/auth/token", {"grant_type": "password", "client_id": client_id,
-                                        "client_secret": "-", "username": "alice",
-                                        "password": "wonderland"}).json()
+    first = issuer.post(
+        "/auth/token",
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": "-",
+            "username": "alice",
+            "password": "wonderland",
+        },
+    ).json()
     (issuer.source.folder.root / "manifests.yaml").write_text(
-        (issuer.source.folder.root / "manifests.yaml").read_text().replace("alice:", "gone:"))
+        (issuer.source.folder.root / "manifests.yaml").read_text().replace("alice:", "gone:")
+    )
     issuer.reload()
     response = refresh(issuer, first["refresh_token"])
     assert response.json()["error"] == "invalid_grant"

@@ -18,11 +18,20 @@ SHOP = ["ProxyGroup/shop", "ApiProxy/orders", "ApiProxy/payments"]
 
 def world(type_: str, *extra, grant_types=("client_credentials", "password"), **cred_spec):
     return (
-        policy("shop", type_, "ProxyGroup/shop", management="ACL", proxies=["orders", "payments"],
-               userPool={"secretName": "users"}),
-        credential("billing", ["ProxyGroup/shop"],
-                   token={"grantTypes": list(grant_types), "ttl": "5m",
-                          "refresh": {"enabled": True}}, **cred_spec),
+        policy(
+            "shop",
+            type_,
+            "ProxyGroup/shop",
+            management="ACL",
+            proxies=["orders", "payments"],
+            userPool={"secretName": "users"},
+        ),
+        credential(
+            "billing",
+            ["ProxyGroup/shop"],
+            token={"grantTypes": list(grant_types), "ttl": "5m", "refresh": {"enabled": True}},
+            **cred_spec,
+        ),
         user_pool("users", {"alice": "wonderland"}),
         role("reader", "User/alice", "Credential/billing", scope="orders.read"),
         *extra,
@@ -54,11 +63,15 @@ def test_client_credentials_row(start_issuer, type_):
 @pytest.mark.parametrize("type_", ["JWT", "OAuth2"])
 def test_password_row_uses_the_credential_secret(start_issuer, type_):
     issuer = start_issuer(*world(type_))
-    response = issuer.post(ENDPOINT[type_], form(issuer, "password", username="alice",
-                                                 password="wonderland", scope="orders.read"))
+    response = issuer.post(
+        ENDPOINT[type_],
+        form(issuer, "password", username="alice", password="wonderland", scope="orders.read"),
+    )
     assert response.status_code == 200, response.text
     assert response.json()["scope"] == "orders.read"
-    dash = form(issuer, "password", username="alice", password="wonderland") | {"client_secret": "-"}
+    dash = form(issuer, "password", username="alice", password="wonderland") | {
+        "client_secret": "-"
+    }
     refused = issuer.post(ENDPOINT[type_], dash)
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_client"
@@ -68,18 +81,22 @@ def test_password_row_uses_the_credential_secret(start_issuer, type_):
 def test_refresh_row_uses_the_credential_secret(start_issuer, type_):
     issuer = start_issuer(*world(type_))
     first = issuer.post(ENDPOINT[type_], form(issuer, "client_credentials")).json()
-    refreshed = issuer.post(ENDPOINT[type_], form(issuer, "refresh_token",
-                                                  refresh_token=first["refresh_token"]))
+    refreshed = issuer.post(
+        ENDPOINT[type_], form(issuer, "refresh_token", refresh_token=first["refresh_token"])
+    )
     assert refreshed.status_code == 200, refreshed.text
-    again = issuer.post(ENDPOINT[type_], form(issuer, "refresh_token",
-                                              refresh_token=refreshed.json()["refresh_token"]))
+    again = issuer.post(
+        ENDPOINT[type_],
+        form(issuer, "refresh_token", refresh_token=refreshed.json()["refresh_token"]),
+    )
     assert again.status_code == 200, again.text
 
 
 def test_grant_not_in_token_settings_is_unauthorized_client(start_issuer):
     issuer = start_issuer(*world("JWT", grant_types=("client_credentials",)))
-    response = issuer.post("/credential/jwt", form(issuer, "password", username="alice",
-                                                   password="wonderland"))
+    response = issuer.post(
+        "/credential/jwt", form(issuer, "password", username="alice", password="wonderland")
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "unauthorized_client"
 
@@ -103,13 +120,23 @@ def test_acl_entry_past_expiry_is_left_out_of_the_audience(start_issuer):
     issuer = start_issuer(
         policy("shop", "JWT", "ProxyGroup/shop", management="ACL", proxies=["orders"]),
         policy("solo", "JWT", "ApiProxy/billing", management="ACL"),
-        {"apiVersion": "gatekey.io/v1alpha1", "kind": "Credential", "metadata": {"name": "billing"},
-         "spec": {"acl": [{"kind": "ApiProxy", "name": "billing", "expiresAt": past},
-                          {"kind": "ProxyGroup", "name": "shop"}]}},
+        {
+            "apiVersion": "gatekey.io/v1alpha1",
+            "kind": "Credential",
+            "metadata": {"name": "billing"},
+            "spec": {
+                "acl": [
+                    {"kind": "ApiProxy", "name": "billing", "expiresAt": past},
+                    {"kind": "ProxyGroup", "name": "shop"},
+                ]
+            },
+        },
     )
     body = issuer.post("/credential/jwt", form(issuer, "client_credentials")).json()
     assert verified_claims(issuer, body["access_token"], "/credential")["aud"] == [
-        "ProxyGroup/shop", "ApiProxy/orders"]
+        "ProxyGroup/shop",
+        "ApiProxy/orders",
+    ]
 
 
 def test_acl_without_a_policy_of_this_type_is_refused(start_issuer):
@@ -125,28 +152,41 @@ def test_resource_narrows_the_audience_and_outside_is_invalid_target(start_issue
         policy("solo", "JWT", "ApiProxy/billing", management="ACL"),
         credential("billing", ["ProxyGroup/shop", "ApiProxy/billing"]),
     )
-    body = issuer.post("/credential/jwt", form(issuer, "client_credentials",
-                                               resource="ApiProxy/billing")).json()
-    assert verified_claims(issuer, body["access_token"], "/credential")["aud"] == ["ApiProxy/billing"]
-    outside = issuer.post("/credential/jwt", form(issuer, "client_credentials",
-                                                  resource="ApiProxy/elsewhere"))
+    body = issuer.post(
+        "/credential/jwt", form(issuer, "client_credentials", resource="ApiProxy/billing")
+    ).json()
+    assert verified_claims(issuer, body["access_token"], "/credential")["aud"] == [
+        "ApiProxy/billing"
+    ]
+    outside = issuer.post(
+        "/credential/jwt", form(issuer, "client_credentials", resource="ApiProxy/elsewhere")
+    )
     assert outside.status_code == 400
     assert outside.json()["error"] == "invalid_target"
 
 
 def test_password_audience_narrows_to_targets_whose_pool_knows_the_user(start_issuer):
     issuer = start_issuer(
-        policy("shop", "JWT", "ProxyGroup/shop", management="ACL", proxies=["orders"],
-               userPool={"secretName": "staff"}),
-        policy("solo", "JWT", "ApiProxy/billing", management="ACL",
-               userPool={"secretName": "partners"}),
-        credential("billing", ["ApiProxy/billing", "ProxyGroup/shop"],
-                   token={"grantTypes": ["password"]}),
+        policy(
+            "shop",
+            "JWT",
+            "ProxyGroup/shop",
+            management="ACL",
+            proxies=["orders"],
+            userPool={"secretName": "staff"},
+        ),
+        policy(
+            "solo", "JWT", "ApiProxy/billing", management="ACL", userPool={"secretName": "partners"}
+        ),
+        credential(
+            "billing", ["ApiProxy/billing", "ProxyGroup/shop"], token={"grantTypes": ["password"]}
+        ),
         user_pool("staff", {"alice": "wonderland"}),
         user_pool("partners", {"bob": "builder"}),
     )
-    body = issuer.post("/credential/jwt", form(issuer, "password", username="alice",
-                                               password="wonderland")).json()
+    body = issuer.post(
+        "/credential/jwt", form(issuer, "password", username="alice", password="wonderland")
+    ).json()
     claims = verified_claims(issuer, body["access_token"], "/credential")
     assert claims["aud"] == ["ProxyGroup/shop", "ApiProxy/orders"]
     assert claims["sub"] == "alice"
@@ -164,7 +204,8 @@ def test_credential_metadata_in_jwt_and_response(start_issuer):
     token_claims = verified_claims(issuer, body["access_token"], "/credential")
     assert token_claims["team"] == "billing"
     assert token_claims["plan"] == "gold"
-    assert "pin" not in token_claims and "1234" not in body["access_token"]
+    assert "pin" not in token_claims
+    assert "1234" not in body["access_token"]
     assert "hidden" not in token_claims
     assert body["tier"] == "gold"
     assert body["pin"] == "1234"
@@ -174,8 +215,13 @@ def test_credential_metadata_in_jwt_and_response(start_issuer):
 def test_metadata_value_from_a_secret(start_issuer):
     from tests.support.manifests import secret
 
-    claims = [{"key": "region", "valueFrom": {"secretKeyRef": {"name": "meta", "key": "r"}},
-               "includeInTokenResponse": True}]
+    claims = [
+        {
+            "key": "region",
+            "valueFrom": {"secretKeyRef": {"name": "meta", "key": "r"}},
+            "includeInTokenResponse": True,
+        }
+    ]
     issuer = start_issuer(*world("OAuth2", secret("meta", r="eu-west"), claims=claims))
     body = issuer.post("/credential/token", form(issuer, "client_credentials")).json()
     assert body["region"] == "eu-west"
@@ -183,8 +229,14 @@ def test_metadata_value_from_a_secret(start_issuer):
 
 def test_algorithm_and_settings_come_from_the_first_matching_acl_entry(start_issuer):
     issuer = start_issuer(
-        policy("solo", "JWT", "ApiProxy/billing", management="ACL",
-               token={"algorithm": "EdDSA"}, tokenManagement={"response": {"include": {"scope": False}}}),
+        policy(
+            "solo",
+            "JWT",
+            "ApiProxy/billing",
+            management="ACL",
+            token={"algorithm": "EdDSA"},
+            tokenManagement={"response": {"include": {"scope": False}}},
+        ),
         policy("shop", "JWT", "ProxyGroup/shop", management="ACL", proxies=["orders"]),
         credential("billing", ["ApiProxy/nowhere", "ApiProxy/billing", "ProxyGroup/shop"]),
     )

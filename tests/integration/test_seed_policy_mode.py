@@ -17,9 +17,17 @@ ENDPOINT = {"JWT": "/auth/jwt", "OAuth2": "/auth/token"}
 
 def world(type_: str, target: str, **spec):
     return (
-        policy("p", type_, target, proxies=MEMBERS.get(target),
-               grantTypes=["client_credentials", "password"], userPool={"secretName": "users"},
-               allowUrlParameters=True, token={"ttl": "10m", "refresh": {"enabled": True}}, **spec),
+        policy(
+            "p",
+            type_,
+            target,
+            proxies=MEMBERS.get(target),
+            grantTypes=["client_credentials", "password"],
+            userPool={"secretName": "users"},
+            allowUrlParameters=True,
+            token={"ttl": "10m", "refresh": {"enabled": True}},
+            **spec,
+        ),
         user_pool("users", {"alice": "wonderland"}),
         role("reader", "User/alice", f"{target}", scope="orders.read"),
     )
@@ -43,8 +51,10 @@ def test_client_credentials_row(start_issuer, type_, target):
     issuer = start_issuer(*world(type_, target))
     kind, _, name = target.partition("/")
     client_id, secret = issuer.proxy_key(kind, name)
-    response = issuer.post(ENDPOINT[type_], {"grant_type": "client_credentials",
-                                             "client_id": client_id, "client_secret": secret})
+    response = issuer.post(
+        ENDPOINT[type_],
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
     assert response.status_code == 200, response.text
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Pragma"] == "no-cache"
@@ -61,24 +71,37 @@ def test_password_row_with_dash_secret(start_issuer, type_, target):
     issuer = start_issuer(*world(type_, target))
     kind, _, name = target.partition("/")
     client_id, _ = issuer.proxy_key(kind, name)
-    response = issuer.post(ENDPOINT[type_], {
-        "grant_type": "password", "client_id": client_id, "client_secret": "-",
-        "username": "alice", "password": "wonderland",
-    })
+    response = issuer.post(
+        ENDPOINT[type_],
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": "-",
+            "username": "alice",
+            "password": "wonderland",
+        },
+    )
     assert response.status_code == 200, response.text
     audience = [target] + [f"ApiProxy/{m}" for m in MEMBERS.get(target, [])]
-    check_access_token(issuer, type_, response.json()["access_token"], sub="alice",
-                       audience=audience)
+    check_access_token(
+        issuer, type_, response.json()["access_token"], sub="alice", audience=audience
+    )
 
 
 @pytest.mark.parametrize("type_", ["JWT", "OAuth2"])
 def test_password_wrong_password_is_invalid_grant(start_issuer, type_):
     issuer = start_issuer(*world(type_, "ApiProxy/orders"))
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.post(ENDPOINT[type_], {
-        "grant_type": "password", "client_id": client_id, "client_secret": "-",
-        "username": "alice", "password": "nope",
-    })
+    response = issuer.post(
+        ENDPOINT[type_],
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": "-",
+            "username": "alice",
+            "password": "nope",
+        },
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 
@@ -87,8 +110,10 @@ def test_password_wrong_password_is_invalid_grant(start_issuer, type_):
 def test_dash_secret_does_not_work_for_client_credentials(start_issuer, type_):
     issuer = start_issuer(*world(type_, "ApiProxy/orders"))
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.post(ENDPOINT[type_], {"grant_type": "client_credentials",
-                                             "client_id": client_id, "client_secret": "-"})
+    response = issuer.post(
+        ENDPOINT[type_],
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "-"},
+    )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
 
@@ -96,12 +121,20 @@ def test_dash_secret_does_not_work_for_client_credentials(start_issuer, type_):
 def test_jwt_refresh_row_takes_dash(start_issuer):
     issuer = start_issuer(*world("JWT", "ApiProxy/orders"))
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    first = issuer.post("/auth/jwt", {"grant_type": "client_credentials", "client_id": client_id,
-                                      "client_secret": secret}).json()
+    first = issuer.post(
+        "/auth/jwt",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    ).json()
     assert first["refresh_token"].startswith("gkrt_")
-    refreshed = issuer.post("/auth/jwt", {"grant_type": "refresh_token", "client_id": client_id,
-                                          "client_secret": "-",
-                                          "refresh_token": first["refresh_token"]})
+    refreshed = issuer.post(
+        "/auth/jwt",
+        {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": "-",
+            "refresh_token": first["refresh_token"],
+        },
+    )
     assert refreshed.status_code == 200, refreshed.text
     body = refreshed.json()
     assert body["refresh_token"] != first["refresh_token"]
@@ -111,17 +144,36 @@ def test_jwt_refresh_row_takes_dash(start_issuer):
 def test_oauth2_refresh_row_needs_the_real_secret(start_issuer):
     issuer = start_issuer(*world("OAuth2", "ApiProxy/orders"))
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    first = issuer.post("/auth/token", {"grant_type": "password", "client_id": client_id,
-                                        "client_secret": "-", "username": "alice",
-                                        "password": "wonderland"}).json()
-    with_dash = issuer.post("/auth/token", {"grant_type": "refresh_token", "client_id": client_id,
-                                            "client_secret": "-",
-                                            "refresh_token": first["refresh_token"]})
+    first = issuer.post(
+        "/auth/token",
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": "-",
+            "username": "alice",
+            "password": "wonderland",
+        },
+    ).json()
+    with_dash = issuer.post(
+        "/auth/token",
+        {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": "-",
+            "refresh_token": first["refresh_token"],
+        },
+    )
     assert with_dash.status_code == 401
     assert with_dash.json()["error"] == "invalid_client"
-    refreshed = issuer.post("/auth/token", {"grant_type": "refresh_token", "client_id": client_id,
-                                            "client_secret": secret,
-                                            "refresh_token": first["refresh_token"]})
+    refreshed = issuer.post(
+        "/auth/token",
+        {
+            "grant_type": "refresh_token",
+            "client_id": client_id,
+            "client_secret": secret,
+            "refresh_token": first["refresh_token"],
+        },
+    )
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["access_token"].startswith("gkat_")
 
@@ -130,8 +182,14 @@ def test_oauth2_refresh_row_needs_the_real_secret(start_issuer):
 def test_url_parameters_with_get(start_issuer, type_):
     issuer = start_issuer(*world(type_, "ApiProxy/orders"))
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.get(ENDPOINT[type_], params={"grant_type": "client_credentials",
-                                                   "client_id": client_id, "client_secret": secret})
+    response = issuer.get(
+        ENDPOINT[type_],
+        params={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json()["access_token"]
 
@@ -140,8 +198,14 @@ def test_url_parameters_with_get(start_issuer, type_):
 def test_get_without_allow_url_parameters_is_405(start_issuer, type_):
     issuer = start_issuer(policy("p", type_))
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.get(ENDPOINT[type_], params={"grant_type": "client_credentials",
-                                                   "client_id": client_id, "client_secret": secret})
+    response = issuer.get(
+        ENDPOINT[type_],
+        params={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret,
+        },
+    )
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"
 
@@ -169,8 +233,10 @@ def test_no_role_gives_empty_scope(start_issuer):
     """Seed: "If no role is defined, scope is returned empty"."""
     issuer = start_issuer(policy("p", "JWT"))
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    body = issuer.post("/auth/jwt", {"grant_type": "client_credentials", "client_id": client_id,
-                                     "client_secret": secret}).json()
+    body = issuer.post(
+        "/auth/jwt",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    ).json()
     assert body["scope"] == ""
     assert "scope" not in verified_claims(issuer, body["access_token"])
 
@@ -178,7 +244,15 @@ def test_no_role_gives_empty_scope(start_issuer):
 def test_policy_without_password_grant_refuses_it(start_issuer):
     issuer = start_issuer(policy("p", "JWT"))
     client_id, _ = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.post("/auth/jwt", {"grant_type": "password", "client_id": client_id,
-                                         "client_secret": "-", "username": "a", "password": "b"})
+    response = issuer.post(
+        "/auth/jwt",
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "client_secret": "-",
+            "username": "a",
+            "password": "b",
+        },
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "unauthorized_client"

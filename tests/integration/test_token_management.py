@@ -2,30 +2,52 @@
 
 import jwt as pyjwt
 import pytest
-
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.operator.model import ResponseSettings, TokenManagement
+
 from tests.support.manifests import policy
 from tests.support.tokens import verified_claims
 
-ALGORITHMS = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-              "EdDSA", "HS256", "HS384", "HS512"]
+ALGORITHMS = [
+    "ES256",
+    "ES384",
+    "ES512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "EdDSA",
+    "HS256",
+    "HS384",
+    "HS512",
+]
 
 
 def issue(issuer, type_="JWT"):
     client_id, secret = issuer.proxy_key("ApiProxy", "orders")
-    response = issuer.post("/auth/jwt" if type_ == "JWT" else "/auth/token",
-                           {"grant_type": "client_credentials", "client_id": client_id,
-                            "client_secret": secret})
+    response = issuer.post(
+        "/auth/jwt" if type_ == "JWT" else "/auth/token",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def test_renamed_fields_and_milliseconds(start_issuer):
-    response = {"fieldNames": {"access_token": "token", "expires_in": "ttl"},
-                "expiresInUnit": "milliseconds"}
-    issuer = start_issuer(policy("p", "JWT", token={"ttl": "2m", "refresh": {"enabled": True}},
-                                 tokenManagement={"response": response}))
+    response = {
+        "fieldNames": {"access_token": "token", "expires_in": "ttl"},
+        "expiresInUnit": "milliseconds",
+    }
+    issuer = start_issuer(
+        policy(
+            "p",
+            "JWT",
+            token={"ttl": "2m", "refresh": {"enabled": True}},
+            tokenManagement={"response": response},
+        )
+    )
     body = issue(issuer)
     assert set(body) == {"token", "token_type", "ttl", "refresh_token", "scope"}
     assert body["ttl"] == 120_000
@@ -35,23 +57,31 @@ def test_renamed_fields_and_milliseconds(start_issuer):
 
 @pytest.mark.parametrize("field", ["token_type", "expires_in", "refresh_token", "scope"])
 def test_fields_can_be_left_out(start_issuer, field):
-    issuer = start_issuer(policy("p", "OAuth2", token={"refresh": {"enabled": True}},
-                                 tokenManagement={"response": {"include": {field: False}}}))
+    issuer = start_issuer(
+        policy(
+            "p",
+            "OAuth2",
+            token={"refresh": {"enabled": True}},
+            tokenManagement={"response": {"include": {field: False}}},
+        )
+    )
     body = issue(issuer, "OAuth2")
     assert field not in body
     assert "access_token" in body
 
 
 def test_issuer_wide_defaults_and_partial_override(start_issuer):
-    defaults = TokenManagement(response=ResponseSettings(field_names={"scope": "roles"},
-                                                         include={"token_type": False}))
+    defaults = TokenManagement(
+        response=ResponseSettings(field_names={"scope": "roles"}, include={"token_type": False})
+    )
     issuer = start_issuer(
         policy("p", "JWT", tokenManagement={"response": {"include": {"token_type": True}}}),
         settings=IssuerSettings(token_management=defaults),
     )
     body = issue(issuer)
     assert body["token_type"] == "Bearer"
-    assert "roles" in body and "scope" not in body
+    assert "roles" in body
+    assert "scope" not in body
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS)

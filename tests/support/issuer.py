@@ -13,7 +13,6 @@ from typing import Any
 import requests
 import yaml
 from aiohttp import web
-
 from gatekey.issuer.app import create_app
 from gatekey.issuer.embedded.source import Build, EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir
@@ -36,7 +35,9 @@ class FakeClock:
         self.now += seconds
 
 
-def write_manifests(folder: Path, *documents: dict[str, Any] | str, name: str = "manifests.yaml") -> Path:
+def write_manifests(
+    folder: Path, *documents: dict[str, Any] | str, name: str = "manifests.yaml"
+) -> Path:
     """Write documents (dicts, or YAML text) as one multi-document file."""
     folder.mkdir(parents=True, exist_ok=True)
     texts = [d if isinstance(d, str) else yaml.safe_dump(d, sort_keys=False) for d in documents]

@@ -8,9 +8,15 @@ import bcrypt
 API = "gatekey.io/v1alpha1"
 
 
-def policy(name: str, type_: str = "JWT", target: str = "ApiProxy/orders", *,
-           management: str = "Policy", proxies: list[str] | None = None,
-           **spec: Any) -> dict[str, Any]:
+def policy(
+    name: str,
+    type_: str = "JWT",
+    target: str = "ApiProxy/orders",
+    *,
+    management: str = "Policy",
+    proxies: list[str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     kind, _, target_name = target.partition("/")
     ref: dict[str, Any] = {"kind": kind, "name": target_name}
     if proxies:
@@ -36,7 +42,9 @@ def credential(name: str, acl: list[str] | None = None, **spec: Any) -> dict[str
     }
 
 
-def role(name: str, *subjects: str, scope: str | None = None, pool: str | None = None) -> dict[str, Any]:
+def role(
+    name: str, *subjects: str, scope: str | None = None, pool: str | None = None
+) -> dict[str, Any]:
     """``subjects`` as ``Kind/name`` (``User/alice``); ``pool`` applies to User subjects."""
     listed = []
     for subject in subjects:
@@ -59,8 +67,12 @@ def bcrypt_hash(password: str) -> str:
 def user_pool(name: str, users: dict[str, str]) -> dict[str, Any]:
     """A user-pool Secret; ``users`` maps user name to clear password (hashed here)."""
     lines = "".join(f"{user}:{bcrypt_hash(pw)}\n" for user, pw in users.items())
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
-            "stringData": {"htpasswd": lines}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "stringData": {"htpasswd": lines},
+    }
 
 
 def secret(name: str, **values: str) -> dict[str, Any]:

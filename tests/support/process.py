@@ -22,18 +22,37 @@ def free_port() -> int:
 
 def gatekey(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a ``gatekey`` command to completion."""
-    return subprocess.run([GATEKEY, *args], capture_output=True, text=True, timeout=60,
-                          env=os.environ | (env or {}), check=False)
+    return subprocess.run(
+        [GATEKEY, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | (env or {}),
+        check=False,
+    )
 
 
 @contextmanager
-def serving(manifests: Path, state: Path, *extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def serving(
+    manifests: Path, state: Path, *extra: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``gatekey serve`` until the block ends; yields its URL and the process."""
     port = free_port()
     process = subprocess.Popen(
-        [GATEKEY, "serve", "--manifests", str(manifests), "--state-dir", str(state),
-         "--port", str(port), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            GATEKEY,
+            "serve",
+            "--manifests",
+            str(manifests),
+            "--state-dir",
+            str(state),
+            "--port",
+            str(port),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -49,7 +68,9 @@ def wait_ready(url: str, process: subprocess.Popen[str], timeout: float = 20) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gatekey serve exited: {process.stderr.read() if process.stderr else ''}")
+            raise RuntimeError(
+                f"gatekey serve exited: {process.stderr.read() if process.stderr else ''}"
+            )
         try:
             if requests.get(url + "/readyz", timeout=1).status_code == 200:
                 return
