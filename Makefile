@@ -15,10 +15,12 @@ STATE   ?= .gatekey
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# `python -m` puts the current folder first on sys.path, where ./operator would
+# shadow the standard library's `operator`: use -I (isolated) or the venv's scripts.
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	test -x $(PY) || $(PYTHON) -I -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## Create the virtual environment and install Gatekey with its tools
@@ -29,7 +31,7 @@ run: venv ## Serve examples/quickstart on $(HOST):$(PORT) and print curl lines t
 		--host $(HOST) --port $(PORT)
 
 test: venv ## Run every test (under CI=true a skipped test is a failure)
-	$(PY) -m pytest -q
+	$(VENV)/bin/pytest -q
 
 # mypy and import-linter find modules by path, and know nothing of setuptools'
 # package-dir mapping: give them a tree where gatekey/operator and gatekey/issuer exist.
