@@ -176,18 +176,27 @@ class _Builder:
         proxy_keys = self._proxy_keys(loaded, secrets)
         policies = [view for view, _ in loaded]
         acl_policies = {(p.target, p.type): p for p in policies if p.spec.management == "ACL"}
-        credentials = {
-            c.client_id: c for o in by_kind["credential"] if (c := self._credential(o, secrets))
-        }
+        credentials: dict[str, CredentialView] = {}
+        for obj in sorted(by_kind["credential"], key=_ns_name):
+            view = self._credential(obj, secrets)
+            if view is None:
+                continue
+            if view.client_id in credentials or view.client_id in proxy_keys:
+                self._skip(obj, ValueError(f"client id {view.client_id} is already in use"))
+                continue
+            credentials[view.client_id] = view
         target_roles: dict[Target, set[str]] = defaultdict(set)
         credential_roles: dict[tuple[str, str], set[str]] = defaultdict(set)
         user_roles: dict[tuple[str, str], list[UserRole]] = defaultdict(list)
         for obj in by_kind["role"]:
-            role = self._load(obj, contract.ROLE_KEY)
-            if role is None:
+            try:
+                role = contract.payload(obj, contract.ROLE_KEY)
+                ns, scope = obj["metadata"]["namespace"], str(role["scope"])
+                subjects = RoleSpec.model_validate(role["spec"]).subjects
+            except (ValueError, KeyError, TypeError) as exc:
+                self._skip(obj, exc)
                 continue
-            ns, scope = obj["metadata"]["namespace"], role["scope"]
-            for subject in RoleSpec.model_validate(role["spec"]).subjects:
+            for subject in subjects:
                 if subject.kind == "User":
                     user_roles[(ns, subject.name)].append(UserRole(scope, subject.pool))
                 elif subject.kind == "Credential":
@@ -276,6 +285,8 @@ class _Builder:
             ns = loaded["metadata"]["namespace"]
             values = secrets[(ns, loaded["secretName"])]
             client_id = values.get(contract.CLIENT_ID_KEY) or loaded["clientId"]
+            if not client_id or not values.get(contract.CLIENT_SECRET_KEY):
+                raise ValueError("the client id or secret is empty")
             claims = tuple(
                 ResolvedClaim(
                     key=c.key,
@@ -332,6 +343,11 @@ class _Builder:
         self.errors.append(
             f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}: skipped ({reason})"
         )
+
+
+def _ns_name(obj: Manifest) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace")), str(meta.get("name"))
 
 
 def _claim_value(

@@ -199,7 +199,9 @@ class _Renderer:
             return
         client_id = self._client_secret(name, cred, "credential-secret", cred.spec.client_id)
         if client_id is None:
-            self._status(cred, False, SECRET_INVALID, f"Secret {name} has no client_secret")
+            self._status(
+                cred, False, SECRET_INVALID, f"Secret {name} has no client_id or client_secret"
+            )
             return
         claims, hidden, missing = self._claims(cred)
         if missing:

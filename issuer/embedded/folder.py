@@ -35,8 +35,15 @@ class ManifestFolder:
         self._keys_by_file: dict[str, set[Key]] = {}
 
     def files(self) -> list[Path]:
-        """The manifest files, in a stable order."""
-        return sorted(p for p in self.root.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        """The manifest files, in a stable order; hidden files and folders are skipped
+        (a ConfigMap volume keeps its data twice, under ``..data`` and ``..<timestamp>``)."""
+        return sorted(
+            p
+            for p in self.root.rglob("*")
+            if p.suffix in SUFFIXES
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(self.root).parts)
+        )
 
     def load(self) -> Loaded:
         resources: dict[Key, Resource] = {}

@@ -60,9 +60,14 @@ class SQLiteStore:
     async def add(self, *records: TokenRecord) -> None:
         rows = [_row(r) for r in records]
         with _available():
-            self._db.execute("BEGIN")
-            self._db.executemany(_INSERT, rows)
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(_INSERT, rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     async def get(self, digest: str) -> TokenRecord | None:
         with _available():

@@ -3,7 +3,7 @@
 from typing import Literal
 
 from gatekey.operator.model.base import Spec
-from gatekey.operator.model.common import Name, ObjectMeta, Target, TargetRef
+from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 from pydantic import Field, field_validator, model_validator
@@ -64,12 +64,11 @@ class AuthPolicySpec(Spec):
         return self
 
 
-class AuthPolicy(Spec):
+class AuthPolicy(CustomResource):
     """An AuthPolicy manifest."""
 
     api_version: Literal["gatekey.io/v1alpha1"]
     kind: Literal["AuthPolicy"]
-    metadata: ObjectMeta
     spec: AuthPolicySpec
 
     @property

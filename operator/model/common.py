@@ -1,16 +1,24 @@
 """Shapes shared by the three kinds: metadata, names, targets."""
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from gatekey.operator.model.base import Spec
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=253)]
 """A Kubernetes object name (DNS-1123 subdomain)."""
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+Instant = Annotated[datetime, AfterValidator(_utc)]
+"""An RFC 3339 instant; an unquoted YAML timestamp without a zone is taken as UTC."""
 
 TargetKind = Literal["ApiProxy", "ProxyGroup", "PolicyGroup"]
 
@@ -26,7 +34,7 @@ class ObjectMeta(BaseModel):
     namespace: Name = DEFAULT_NAMESPACE
     uid: str = ""
     generation: int = 0
-    creation_timestamp: datetime | None = Field(default=None, alias="creationTimestamp")
+    creation_timestamp: Instant | None = Field(default=None, alias="creationTimestamp")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
@@ -54,3 +62,11 @@ class TargetRef(Spec):
         default=(),
         description="For ProxyGroup/PolicyGroup: the member ApiProxy names.",
     )
+
+
+class CustomResource(Spec):
+    """What the three kinds share: metadata, and a ``status`` that is read and ignored
+    (so that ``kubectl get -o yaml`` output can be used as a manifest)."""
+
+    metadata: ObjectMeta
+    status: dict[str, Any] | None = Field(default=None, exclude=True)

@@ -1,10 +1,9 @@
 """Credential: a client of "Manage From ACL" policies (DESIGN §2)."""
 
-from datetime import datetime
 from typing import Literal
 
 from gatekey.operator.model.base import Spec
-from gatekey.operator.model.common import Name, ObjectMeta, TargetKind
+from gatekey.operator.model.common import CustomResource, Instant, Name, TargetKind
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 from pydantic import Field, field_validator, model_validator
 
@@ -84,7 +83,7 @@ class AclEntry(Spec):
 
     kind: TargetKind
     name: Name
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class CredentialToken(TokenSettings):
@@ -104,7 +103,7 @@ class CredentialSpec(Spec):
     token: CredentialToken = CredentialToken()
     claims: tuple[Claim, ...] = ()
     disabled: bool = False
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
     @model_validator(mode="after")
     def _unique_claim_keys(self) -> "CredentialSpec":
@@ -117,12 +116,11 @@ class CredentialSpec(Spec):
         return self
 
 
-class Credential(Spec):
+class Credential(CustomResource):
     """A Credential manifest."""
 
     api_version: Literal["gatekey.io/v1alpha1"]
     kind: Literal["Credential"]
-    metadata: ObjectMeta
     spec: CredentialSpec = CredentialSpec()
 
     @property

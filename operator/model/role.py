@@ -3,7 +3,7 @@
 from typing import Literal
 
 from gatekey.operator.model.base import Spec
-from gatekey.operator.model.common import Name, ObjectMeta
+from gatekey.operator.model.common import CustomResource, Name
 from pydantic import Field, model_validator
 
 SubjectKind = Literal["User", "Credential", "ApiProxy", "ProxyGroup", "PolicyGroup"]
@@ -34,12 +34,11 @@ class RoleSpec(Spec):
     subjects: tuple[Subject, ...] = ()
 
 
-class Role(Spec):
+class Role(CustomResource):
     """A Role manifest (``roles.gatekey.io``, short name ``gkrole``)."""
 
     api_version: Literal["gatekey.io/v1alpha1"]
     kind: Literal["Role"]
-    metadata: ObjectMeta
     spec: RoleSpec = RoleSpec()
 
     @property

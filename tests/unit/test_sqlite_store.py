@@ -1,0 +1,157 @@
+"""The SQLite token store: round trips, single-use refresh, revocation, purge, persistence."""
+
+from dataclasses import replace
+
+import pytest
+from gatekey.issuer.store.base import StoreUnavailable, TokenRecord, token_digest
+from gatekey.issuer.store.sqlite import SQLiteStore
+
+T0 = 1_900_000_000.0
+
+
+def record(token: str, **kw) -> TokenRecord:
+    fields = {
+        "digest": token_digest(token),
+        "kind": "access",
+        "chain_id": "chain-1",
+        "grant_key": "grant-1",
+        "client_id": "client",
+        "subject": "alice",
+        "username": "alice",
+        "scope": ("orders.read", "orders.write"),
+        "audience": ("ApiProxy/orders", "ApiProxy/cart"),
+        "token_type": "OAuth2",
+        "management": "Policy",
+        "issued_at": T0,
+        "expires_at": T0 + 3600,
+        "chain_started_at": T0,
+    } | kw
+    return TokenRecord(**fields)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    opened = SQLiteStore(tmp_path / "state" / "t.db")
+    yield opened
+    await opened.close()
+
+
+async def test_add_get_round_trip(store):
+    access = record("gkat_a")
+    refresh = record(
+        "gkrt_a",
+        kind="refresh",
+        username=None,
+        scope=(),
+        audience=(),
+        expires_at=None,
+        refresh_count=3,
+    )
+    await store.add(access, refresh)
+    assert await store.get(access.digest) == access
+    assert await store.get(refresh.digest) == refresh
+    assert await store.get(token_digest("unknown")) is None
+
+
+async def test_digest_is_not_the_token(store):
+    await store.add(record("gkat_secret"))
+    assert await store.get("gkat_secret") is None
+    assert len(token_digest("gkat_secret")) == 64
+
+
+async def test_use_refresh_is_single_use(store):
+    refresh = record("gkrt_a", kind="refresh")
+    await store.add(refresh)
+    assert await store.use_refresh(refresh.digest) is True
+    assert await store.use_refresh(refresh.digest) is False
+    assert (await store.get(refresh.digest)).used is True
+
+
+async def test_use_refresh_refuses_access_unknown_and_revoked(store):
+    access = record("gkat_a")
+    revoked = record("gkrt_r", kind="refresh", chain_id="chain-2")
+    await store.add(access, revoked)
+    await store.revoke_chain("chain-2")
+    assert await store.use_refresh(access.digest) is False
+    assert await store.use_refresh(token_digest("nope")) is False
+    assert await store.use_refresh(revoked.digest) is False
+
+
+async def test_revoke_chain_only_that_chain(store):
+    a1 = record("a1", chain_id="c1")
+    r1 = record("r1", chain_id="c1", kind="refresh")
+    a2 = record("a2", chain_id="c2")
+    await store.add(a1, r1, a2)
+    await store.revoke_chain("c1")
+    assert (await store.get(a1.digest)).revoked
+    assert (await store.get(r1.digest)).revoked
+    assert not (await store.get(a2.digest)).revoked
+    assert not (await store.get(a1.digest)).live(T0)
+    assert (await store.get(a2.digest)).live(T0)
+
+
+async def test_revoke_grant_only_that_grant(store):
+    mine = [record(f"m{i}", grant_key="g1", chain_id=f"c{i}") for i in range(3)]
+    other = record("o", grant_key="g2", chain_id="c9")
+    await store.add(*mine, other)
+    await store.revoke_grant("g1")
+    for rec in mine:
+        assert (await store.get(rec.digest)).revoked
+    assert not (await store.get(other.digest)).revoked
+
+
+async def test_purge_removes_only_expired(store):
+    expired = record("old", expires_at=T0 - 1)
+    live = record("new", expires_at=T0 + 1)
+    immortal = record("forever", expires_at=None)
+    await store.add(expired, live, immortal)
+    assert await store.purge(T0) == 1
+    assert await store.get(expired.digest) is None
+    assert await store.get(live.digest) == live
+    assert await store.get(immortal.digest) == immortal
+    assert await store.purge(T0) == 0
+
+
+async def test_persists_across_reopen(tmp_path):
+    path = tmp_path / "t.db"
+    first = SQLiteStore(path)
+    refresh = record("gkrt_a", kind="refresh")
+    await first.add(refresh, record("gkat_a"))
+    await first.use_refresh(refresh.digest)
+    await first.close()
+
+    second = SQLiteStore(path)
+    try:
+        assert await second.get(refresh.digest) == replace(refresh, used=True)
+        assert await second.get(token_digest("gkat_a")) == record("gkat_a")
+        assert await second.use_refresh(refresh.digest) is False
+    finally:
+        await second.close()
+
+
+async def test_failed_add_raises_store_unavailable(store):
+    await store.add(record("a"))
+    with pytest.raises(StoreUnavailable):
+        await store.add(record("a"))
+
+
+async def test_failed_add_leaves_store_usable(store, tmp_path):
+    await store.add(record("a"))
+    with pytest.raises(StoreUnavailable):
+        await store.add(record("b"), record("a"))
+    assert await store.get(token_digest("b")) is None
+    await store.add(record("c"))
+    await store.revoke_grant("grant-1")
+    other = SQLiteStore(tmp_path / "state" / "t.db")
+    try:
+        assert (await other.get(token_digest("a"))).revoked
+    finally:
+        await other.close()
+
+
+def test_live():
+    rec = record("a", expires_at=T0 + 10)
+    assert rec.live(T0)
+    assert not rec.live(T0 + 10)
+    assert record("a", expires_at=None).live(T0 + 10**9)
+    assert not replace(rec, revoked=True).live(T0)
