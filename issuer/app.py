@@ -4,11 +4,18 @@ import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
 from gatekey.issuer.errors import ServerError
 from gatekey.issuer.grants.context import Endpoint
+from gatekey.issuer.http.authz import authz_handler
 from gatekey.issuer.http.discovery import jwks_handler
 from gatekey.issuer.http.health import health_routes
+from gatekey.issuer.http.introspection import introspection_handler
+from gatekey.issuer.http.metadata import metadata_handler
+from gatekey.issuer.http.openapi import openapi_document
+from gatekey.issuer.http.regenerate import regenerate_handler
 from gatekey.issuer.http.responses import json_response
+from gatekey.issuer.http.revocation import revocation_handler
 from gatekey.issuer.http.token_endpoint import token_handler
 from gatekey.issuer.runtime import Runtime
 
@@ -16,6 +23,7 @@ _log = logging.getLogger("gatekey.issuer")
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 
+BASES = {"/auth": "Policy", "/credential": "ACL"}
 ENDPOINTS = tuple(
     Endpoint(management, type_) for management in ("Policy", "ACL") for type_ in ("JWT", "OAuth2")
 )
@@ -31,12 +39,52 @@ def create_app(runtime: Runtime) -> web.Application:
     for endpoint in ENDPOINTS:
         handler = token_handler(runtime, endpoint)
         routes += [web.post(endpoint.path, handler), web.get(endpoint.path, handler)]
-    for base in ("/auth", "/credential"):
-        routes.append(web.get(f"{base}/.well-known/jwks.json", jwks_handler(runtime)))
+        if endpoint.type == "JWT":
+            routes.append(
+                web.post(f"{endpoint.path}/regenerate", regenerate_handler(runtime, endpoint))
+            )
+    for base, management in BASES.items():
+        routes += [
+            web.post(f"{base}/introspect", introspection_handler(runtime, base, management)),
+            web.post(f"{base}/revoke", revocation_handler(runtime, base, management)),
+            web.get(f"{base}/.well-known/jwks.json", jwks_handler(runtime)),
+            web.get(
+                f"{base}/.well-known/oauth-authorization-server", metadata_handler(runtime, base)
+            ),
+        ]
+    authz = authz_handler(runtime)
+    routes += [web.route("*", "/authz", authz), web.route("*", "/authz/{tail:.*}", authz)]
     routes += health_routes(runtime)
+    routes += [web.get("/metrics", _metrics(runtime)), web.get("/openapi.json", _openapi(runtime))]
     app.add_routes(routes)
+    app.on_startup.append(_load_deny_list)
     app.on_cleanup.append(_close_store)
     return app
+
+
+def _metrics(runtime: Runtime) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return web.Response(
+            body=runtime.metrics.exposition(),
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return handle
+
+
+def _openapi(runtime: Runtime) -> Handler:
+    document = openapi_document(runtime.settings.issuer_url)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return web.json_response(document)
+
+    return handle
+
+
+async def _load_deny_list(app: web.Application) -> None:
+    await app[RUNTIME_KEY].load_deny_list()
 
 
 async def _close_store(app: web.Application) -> None:

@@ -25,6 +25,7 @@ class AuditEntry:
     error: str | None = None
     duration_ms: float = 0.0
     jti: str | None = None
+    status: int = 0
 
 
 def configure(stream: object = None) -> None:

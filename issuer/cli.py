@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from gatekey.issuer import audit
 from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir
@@ -61,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("issuer-url"),
         help="base of iss and metadata URLs (default http://HOST:PORT)",
     )
+    serve.add_argument(
+        "--trusted-proxies",
+        default=_env("trusted-proxies", ""),
+        help="comma-separated CIDRs whose X-Forwarded-Proto/-Host are believed",
+    )
+    serve.add_argument(
+        "--proxy",
+        default=_env("proxy"),
+        help="sidecar mode: the ApiProxy /authz checks without X-Gatekey-Proxy",
+    )
     serve.set_defaults(run=_serve)
 
     render = commands.add_parser("render", help="print the objects the operator would write")
@@ -81,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvloop
+
     from gatekey.issuer.serve import ServeOptions, serve
 
     if args.manifests is None:

@@ -47,6 +47,40 @@ def authenticate(
     return _narrowed(client, resource) if resource is not None else client
 
 
+def authenticate_caller(
+    snapshot: Snapshot, management: str, presented: Presented, now: datetime
+) -> str:
+    """The client id of a client calling introspection, revocation or regeneration.
+
+    These need the real secret (never the seed's ``-``): Policy mode, the proxy key
+    of a target with a policy; ACL mode, an enabled Credential.
+    """
+    secret = presented.secret
+    if management == "Policy":
+        key = snapshot.proxy_keys.get(presented.client_id)
+        valid = key is not None and secret is not None and key.secret.matches(secret)
+    else:
+        cred = snapshot.credentials.get(presented.client_id)
+        valid = (
+            cred is not None
+            and secret is not None
+            and cred.secret.matches(secret)
+            and cred.enabled_at(now)
+        )
+    if not valid:
+        raise InvalidClient("client authentication failed", basic=presented.basic)
+    return presented.client_id
+
+
+def resolve_client(
+    snapshot: Snapshot, endpoint: Endpoint, presented: Presented, now: datetime
+) -> Client:
+    """The client at ``endpoint`` with its real secret, whatever grants it may use."""
+    if endpoint.management == "Policy":
+        return _proxy_key_client(snapshot, endpoint, presented, "client_credentials")
+    return _credential_client(snapshot, endpoint, presented, now)
+
+
 def policy_for_url_parameters(
     snapshot: Snapshot, endpoint: Endpoint, client_id: str, now: datetime
 ) -> PolicyView | None:

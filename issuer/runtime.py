@@ -4,12 +4,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from gatekey.issuer import audit
+from gatekey.issuer.audit import AuditEntry
+from gatekey.issuer.deny_list import DenyList
 from gatekey.issuer.grants.context import PasswordCheck
+from gatekey.issuer.metrics import Metrics
 from gatekey.issuer.passwords import verify_password
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.store.base import TokenStore
+from gatekey.issuer.tokens.jwt_signer import JwtSigner, KeyMaterial
 from gatekey.issuer.tokens.mint import Minter
+from gatekey.issuer.verification import Verifier
 
 
 class SnapshotHolder:
@@ -34,7 +40,27 @@ class Runtime:
     settings: IssuerSettings = field(default_factory=IssuerSettings)
     clock: Callable[[], float] = time.time
     verify_password: PasswordCheck = verify_password
+    deny: DenyList = field(default_factory=DenyList)
+    metrics: Metrics = field(default_factory=Metrics)
     minter: Minter = field(init=False)
+    verifier: Verifier = field(init=False)
 
     def __post_init__(self) -> None:
-        self.minter = Minter(self.settings.issuer_url)
+        material = KeyMaterial()
+        self.minter = Minter(self.settings.issuer_url, JwtSigner(material))
+        self.verifier = Verifier(self.settings.issuer_url, self.store, self.deny, material)
+
+    def observe(self, entry: AuditEntry) -> None:
+        """Write the audit line of a finished request and count it."""
+        audit.write(entry, self.clock())
+        self.metrics.observe(entry)
+
+    def swap(self, snapshot: Snapshot) -> None:
+        """Serve ``snapshot`` from now on."""
+        self.snapshots.swap(snapshot)
+        self.metrics.reloaded(True, len(snapshot.errors))
+
+    async def load_deny_list(self) -> None:
+        """Fill the in-memory deny list from the store (at start-up)."""
+        for jti, until in (await self.store.denied_jtis(self.clock())).items():
+            self.deny.add(jti, until)

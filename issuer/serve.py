@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from watchfiles import awatch
+
 from gatekey.issuer.app import create_app
 from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.runtime import Runtime, SnapshotHolder
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.store.urls import open_store
-from watchfiles import awatch
 
 _log = logging.getLogger("gatekey.serve")
 
@@ -58,8 +59,8 @@ async def serve(options: ServeOptions) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [
-        asyncio.create_task(_watch(source, holder, stop)),
-        asyncio.create_task(_every(RESYNC_SECONDS, stop, lambda: _rebuild(source, holder))),
+        asyncio.create_task(_watch(source, runtime, stop)),
+        asyncio.create_task(_every(RESYNC_SECONDS, stop, lambda: _rebuild(source, runtime))),
         asyncio.create_task(_every(PURGE_SECONDS, stop, lambda: _purge(runtime))),
     ]
     await stop.wait()
@@ -70,18 +71,19 @@ async def serve(options: ServeOptions) -> None:
     await runner.cleanup()
 
 
-async def _watch(source: EmbeddedSource, holder: SnapshotHolder, stop: asyncio.Event) -> None:
+async def _watch(source: EmbeddedSource, runtime: Runtime, stop: asyncio.Event) -> None:
     async for _changes in awatch(source.folder.root, stop_event=stop, debounce=200, step=50):
-        await _rebuild(source, holder)
+        await _rebuild(source, runtime)
 
 
-async def _rebuild(source: EmbeddedSource, holder: SnapshotHolder) -> None:
+async def _rebuild(source: EmbeddedSource, runtime: Runtime) -> None:
     try:
         build = await asyncio.to_thread(source.build)
     except Exception:
+        runtime.metrics.reloaded(False, 0)
         _log.exception("reload failed; the last good configuration keeps serving")
         return
-    holder.swap(build.snapshot)
+    runtime.swap(build.snapshot)
     _log.info("configuration loaded (%d manifest error(s))", len(build.errors))
 
 

@@ -1,6 +1,7 @@
 """Issuer-wide settings: flags and Helm values (DESIGN §2, §5)."""
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from gatekey.operator.model import TokenManagement
 
@@ -17,3 +18,17 @@ class IssuerSettings:
     """The Token Management Settings every policy starts from."""
     max_body_bytes: int = MAX_BODY_BYTES
     """Larger request bodies are refused with 413."""
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    """Peers whose ``X-Forwarded-Proto``/``-Host`` are believed (metadata URLs)."""
+    proxy: str | None = None
+    """Sidecar mode: the ApiProxy ``/authz`` checks when ``X-Gatekey-Proxy`` is absent."""
+
+    def trusts(self, peer: str | None) -> bool:
+        """Whether ``peer`` (an IP address) is a trusted reverse proxy."""
+        if not peer or not self.trusted_proxies:
+            return False
+        try:
+            address = ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted_proxies)

@@ -135,6 +135,14 @@ class Snapshot:
     """Objects skipped, as ``Kind namespace/name: reason``."""
     url_parameters: frozenset[tuple[str, str]] = frozenset()
     """``(management, type)`` pairs where some policy allows URL parameters."""
+    verification_keys: Mapping[str, SigningKey] = field(default_factory=dict)
+    """Every signing key by ``kid``, across namespaces."""
+    proxy_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """ApiProxy name -> the audiences of the groups it belongs to (``ProxyGroup/shop``)."""
+    proxies: frozenset[str] = frozenset()
+    """Every ApiProxy a policy names, as target or group member."""
+    scopes: frozenset[str] = frozenset()
+    """Every scope a Role defines."""
 
     def user_scopes(self, namespace: str, pool: str, username: str) -> frozenset[str]:
         """Scopes a user of ``pool`` holds through Roles of ``namespace``."""
@@ -204,6 +212,14 @@ class _Builder:
                 else:
                     target_roles[Target(ns, subject.kind, subject.name)].add(scope)
         keys, jwks = self._keys(secrets, by_kind["signing-keys"])
+        groups: dict[str, set[str]] = defaultdict(set)
+        proxies: set[str] = set()
+        for policy in policies:
+            if policy.target.kind == "ApiProxy":
+                proxies.add(policy.target.name)
+            for member in policy.spec.target_ref.proxies:
+                proxies.add(member)
+                groups[member].add(policy.target.audience)
         return Snapshot(
             proxy_keys=proxy_keys,
             credentials=credentials,
@@ -216,6 +232,13 @@ class _Builder:
             errors=tuple(self.errors),
             url_parameters=frozenset(
                 (p.spec.management, p.type) for p in policies if p.spec.allow_url_parameters
+            ),
+            verification_keys={k.kid: k for ns_keys in keys.values() for k in ns_keys},
+            proxy_groups={proxy: frozenset(g) for proxy, g in groups.items()},
+            proxies=frozenset(proxies),
+            scopes=frozenset(
+                [s for held in (*target_roles.values(), *credential_roles.values()) for s in held]
+                + [r.scope for held_by_user in user_roles.values() for r in held_by_user]
             ),
         )
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gatekey.issuer.settings import IssuerSettings
 
+from gatekey.issuer.settings import IssuerSettings
 from tests.support.issuer import RunningIssuer, running_issuer, write_manifests
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

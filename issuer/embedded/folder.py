@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from gatekey.operator.model import ManifestError, Resource, parse_document, resource_key
 
 Key = tuple[str, str, str]

@@ -2,9 +2,10 @@
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
+from gatekey.issuer.clock import instant
 from gatekey.issuer.snapshot import CredentialView, PolicyView, Snapshot
 from gatekey.issuer.store.base import TokenStore
 from gatekey.operator.model.token_settings import TokenSettings
@@ -88,4 +89,4 @@ class GrantContext:
 
     @property
     def instant(self) -> datetime:
-        return datetime.fromtimestamp(self.now, UTC)
+        return instant(self.now)

@@ -2,6 +2,7 @@
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
 from gatekey.issuer.runtime import Runtime
 
 JWKS_MAX_AGE = 300

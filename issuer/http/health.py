@@ -1,6 +1,7 @@
 """Liveness and readiness (Kubernetes probe conventions): ``/healthz`` and ``/readyz``."""
 
 from aiohttp import web
+
 from gatekey.issuer.runtime import Runtime
 
 

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+
 from gatekey.issuer.errors import InvalidClient, OAuthError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -5,52 +5,29 @@ request, authenticates the client, runs the grant and mints the tokens; every
 outcome writes one audit line.
 """
 
-import time
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
 from gatekey.issuer import audit
 from gatekey.issuer.clients import authenticate, policy_for_url_parameters
-from gatekey.issuer.errors import (
-    InvalidRequest,
-    OAuthError,
-    TemporarilyUnavailable,
-    UnsupportedGrantType,
-)
+from gatekey.issuer.errors import InvalidRequest, UnsupportedGrantType
 from gatekey.issuer.grants import GRANTS
 from gatekey.issuer.grants.context import Endpoint, GrantContext
+from gatekey.issuer.http.audited import audited
 from gatekey.issuer.http.client_auth import presented_client
-from gatekey.issuer.http.form import is_form, parse_params
-from gatekey.issuer.http.responses import error_response, json_response
+from gatekey.issuer.http.form import parse_params
+from gatekey.issuer.http.requests import read_form
+from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
-from gatekey.issuer.store.base import StoreUnavailable
-
-METHOD_NOT_ALLOWED = {"Allow": "POST"}
 
 
 def token_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
     """The aiohttp handler of ``endpoint``."""
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        started = time.perf_counter()
-        entry = audit.AuditEntry(endpoint=endpoint.path, source=request.remote)
-        try:
-            response = await _issue(runtime, endpoint, request, entry)
-        except OAuthError as error:
-            entry.error = error.error
-            response = error_response(error)
-        except StoreUnavailable:
-            entry.error = TemporarilyUnavailable.error
-            response = error_response(TemporarilyUnavailable("the token store is unavailable"))
-        except web.HTTPException as exc:
-            entry.error = exc.reason
-            raise
-        finally:
-            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            audit.write(entry, runtime.clock())
-        return response
+    async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
+        return await _issue(runtime, endpoint, request, entry)
 
-    return handle
+    return audited(runtime, endpoint.path, work)
 
 
 async def _issue(
@@ -62,9 +39,7 @@ async def _issue(
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
         params = parse_params(request.query_string)
     else:
-        if not is_form(request.headers.get("Content-Type", "")):
-            raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-        params = parse_params(await _body(request, runtime.settings.max_body_bytes))
+        params = await read_form(request, runtime.settings.max_body_bytes)
     presented = presented_client(request.headers.get("Authorization"), params)
     entry.client_id = presented.client_id
     now = runtime.clock()
@@ -90,9 +65,3 @@ async def _issue(
     entry.result = "issued"
     entry.jti = minted.jti
     return json_response(minted.body)
-
-
-async def _body(request: web.Request, limit: int) -> bytes:
-    if (request.content_length or 0) > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
-    return await request.read()

@@ -67,6 +67,18 @@ class TokenStore(Protocol):
         """Mark a refresh token used, atomically; False if it was already used or revoked."""
         ...
 
+    async def revoke(self, digest: str) -> None:
+        """Revoke one token (RFC 7009)."""
+        ...
+
+    async def deny_jti(self, jti: str, until: float | None) -> None:
+        """Put a JWT's ``jti`` on the deny list until its ``exp`` (None: an immortal token)."""
+        ...
+
+    async def denied_jtis(self, now: float) -> dict[str, float | None]:
+        """The deny list in force: ``jti`` -> until when."""
+        ...
+
     async def revoke_chain(self, chain_id: str) -> None:
         """Revoke every token of a chain (RFC 9700 §4.14: refresh-token reuse)."""
         ...

@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS tokens (
     used INTEGER NOT NULL DEFAULT 0,
     revoked INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS denied_jtis (
+    jti TEXT PRIMARY KEY,
+    until REAL
+);
 CREATE INDEX IF NOT EXISTS tokens_chain ON tokens (chain_id);
 CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens (expires_at);
@@ -83,6 +87,23 @@ class SQLiteStore:
             )
         return cur.rowcount == 1
 
+    async def revoke(self, digest: str) -> None:
+        with _available():
+            self._db.execute("UPDATE tokens SET revoked = 1 WHERE digest = ?", (digest,))
+
+    async def deny_jti(self, jti: str, until: float | None) -> None:
+        with _available():
+            self._db.execute(
+                "INSERT OR REPLACE INTO denied_jtis (jti, until) VALUES (?, ?)", (jti, until)
+            )
+
+    async def denied_jtis(self, now: float) -> dict[str, float | None]:
+        with _available():
+            rows = self._db.execute(
+                "SELECT jti, until FROM denied_jtis WHERE until IS NULL OR until >= ?", (now,)
+            ).fetchall()
+        return {str(jti): None if until is None else float(until) for jti, until in rows}
+
     async def revoke_chain(self, chain_id: str) -> None:
         with _available():
             self._db.execute("UPDATE tokens SET revoked = 1 WHERE chain_id = ?", (chain_id,))
@@ -95,6 +116,9 @@ class SQLiteStore:
         with _available():
             cur = self._db.execute(
                 "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)
+            )
+            self._db.execute(
+                "DELETE FROM denied_jtis WHERE until IS NOT NULL AND until < ?", (now,)
             )
         return cur.rowcount
 

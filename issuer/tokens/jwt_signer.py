@@ -8,22 +8,36 @@ PyJWT signs: it is the fastest maintained JOSE library measured here
 from typing import Any
 
 import jwt
+
 from gatekey.operator.signing_keys import SigningKey
 
 ACCESS_TOKEN_TYP = "at+jwt"
 """RFC 9068 §2.1: the ``typ`` header of a JWT access token."""
 
 
-class JwtSigner:
-    """Signs claims with a :class:`SigningKey`; header carries ``kid`` and ``typ: at+jwt``."""
+class KeyMaterial:
+    """Parsed key objects by ``kid``: parsing a JWK costs more than a signature."""
 
     def __init__(self) -> None:
         self._keys: dict[str, Any] = {}
 
-    def sign(self, claims: dict[str, Any], key: SigningKey) -> str:
+    def __call__(self, key: SigningKey) -> Any:
         material = self._keys.get(key.kid)
         if material is None:
             material = self._keys[key.kid] = jwt.PyJWK(key.jwk, algorithm=key.alg).key
+        return material
+
+
+class JwtSigner:
+    """Signs claims with a :class:`SigningKey`; header carries ``kid`` and ``typ: at+jwt``."""
+
+    def __init__(self, material: KeyMaterial | None = None) -> None:
+        self.material = material or KeyMaterial()
+
+    def sign(self, claims: dict[str, Any], key: SigningKey) -> str:
         return jwt.encode(
-            claims, material, algorithm=key.alg, headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYP}
+            claims,
+            self.material(key),
+            algorithm=key.alg,
+            headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYP},
         )

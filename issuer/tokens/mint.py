@@ -28,7 +28,9 @@ class Minter:
         self.issuer_url = issuer_url.rstrip("/")
         self.signer = signer or JwtSigner()
 
-    async def mint(self, grant: Grant, ctx: GrantContext) -> Minted:
+    async def mint(self, grant: Grant, ctx: GrantContext, *, refresh: bool = True) -> Minted:
+        """Sign or store the access token (and a refresh token when the settings and
+        ``refresh`` allow), then shape the response."""
         client = grant.client
         settings = client.token
         iat = int(ctx.now)
@@ -63,9 +65,9 @@ class Minter:
         else:
             access, digest = new_token(ACCESS_PREFIX)
             records.append(record(digest, "access", None if ttl is None else iat + ttl))
-        refresh = None
-        if settings.refreshable:
-            refresh, digest = new_token(REFRESH_PREFIX)
+        refresh_token = None
+        if refresh and settings.refreshable:
+            refresh_token, digest = new_token(REFRESH_PREFIX)
             window = duration_seconds(settings.refresh.ttl)
             records.append(record(digest, "refresh", chain.started_at + window))
         if settings.revoke_previous and client.endpoint.type == "OAuth2" and grant.chain is None:
@@ -74,7 +76,7 @@ class Minter:
             await ctx.store.add(*records)
         body = token_response(
             access_token=access,
-            refresh_token=refresh,
+            refresh_token=refresh_token,
             ttl=ttl,
             scope=grant.scope,
             settings=client.policy.settings.response,

@@ -2,11 +2,12 @@
 
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from gatekey.operator.model.base import Spec
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
-from pydantic import Field, field_validator, model_validator
 
 PolicyType = Literal["JWT", "OAuth2"]
 Management = Literal["Policy", "ACL"]

@@ -4,8 +4,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from gatekey.operator.model.base import Spec
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from gatekey.operator.model.base import Spec
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 

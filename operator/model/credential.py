@@ -2,10 +2,11 @@
 
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from gatekey.operator.model.base import Spec
 from gatekey.operator.model.common import CustomResource, Instant, Name, TargetKind
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
-from pydantic import Field, field_validator, model_validator
 
 RESERVED_CLAIM_NAMES = frozenset(
     {

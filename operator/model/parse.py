@@ -2,12 +2,13 @@
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from gatekey.operator.model.authpolicy import AuthPolicy
 from gatekey.operator.model.credential import Credential
 from gatekey.operator.model.errors import ManifestError
 from gatekey.operator.model.role import Role
 from gatekey.operator.model.secret import Secret
-from pydantic import ValidationError
 
 Resource = AuthPolicy | Credential | Role | Secret
 GROUP_VERSION = "gatekey.io/v1alpha1"

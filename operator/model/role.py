@@ -2,9 +2,10 @@
 
 from typing import Literal
 
+from pydantic import Field, model_validator
+
 from gatekey.operator.model.base import Spec
 from gatekey.operator.model.common import CustomResource, Name
-from pydantic import Field, model_validator
 
 SubjectKind = Literal["User", "Credential", "ApiProxy", "ProxyGroup", "PolicyGroup"]
 SCOPE_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]+$"  # RFC 6749 §3.3 scope-token

@@ -4,8 +4,9 @@ import base64
 import binascii
 from typing import Literal
 
-from gatekey.operator.model.common import ObjectMeta
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gatekey.operator.model.common import ObjectMeta
 
 
 class Secret(BaseModel):

@@ -2,8 +2,9 @@
 
 from typing import Literal
 
-from gatekey.operator.model.base import Spec
 from pydantic import Field
+
+from gatekey.operator.model.base import Spec
 
 OnMismatch = Literal["Strict", "Lenient", "Ignore"]
 WhenNotRequested = Literal["None", "All"]

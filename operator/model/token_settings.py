@@ -2,9 +2,10 @@
 
 from typing import Annotated, Literal
 
+from pydantic import Field
+
 from gatekey.operator.model.base import Spec
 from gatekey.operator.model.durations import Duration, duration_seconds
-from pydantic import Field
 
 GrantType = Literal["client_credentials", "password"]
 GrantTypes = Annotated[tuple[GrantType, ...], Field(min_length=1)]

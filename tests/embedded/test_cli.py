@@ -3,8 +3,8 @@
 import json
 
 import yaml
-from gatekey.operator import contract
 
+from gatekey.operator import contract
 from tests.support.issuer import write_manifests
 from tests.support.manifests import credential, policy, role, secret
 from tests.support.process import gatekey

@@ -2,9 +2,9 @@
 
 import jwt as pyjwt
 import pytest
+
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.operator.model import ResponseSettings, TokenManagement
-
 from tests.support.manifests import policy
 from tests.support.tokens import verified_claims
 

@@ -4,8 +4,8 @@ import base64
 from urllib.parse import quote
 
 import pytest
-from gatekey.issuer.store.base import StoreUnavailable
 
+from gatekey.issuer.store.base import StoreUnavailable
 from tests.support.manifests import policy
 
 FORM = "application/x-www-form-urlencoded"

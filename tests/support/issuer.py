@@ -13,6 +13,7 @@ from typing import Any
 import requests
 import yaml
 from aiohttp import web
+
 from gatekey.issuer.app import create_app
 from gatekey.issuer.embedded.source import Build, EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir

@@ -5,8 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from gatekey.issuer.embedded.folder import ManifestFolder
 
+from gatekey.issuer.embedded.folder import ManifestFolder
 from tests.unit.helpers import credential_doc, policy_doc, role_doc, secret_doc
 
 

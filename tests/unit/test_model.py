@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gatekey.operator.model import (
     AuthPolicy,
     Credential,
@@ -19,9 +22,6 @@ from gatekey.operator.model import (
     resource_key,
 )
 from gatekey.operator.model.credential import RESERVED_CLAIM_NAMES, Claim
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.unit.helpers import ALGORITHMS, credential_doc, parse, policy_doc, role_doc
 
 

@@ -5,9 +5,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from gatekey.operator import contract
 from gatekey.operator.signing_keys import SigningKey
-
 from tests.unit.helpers import (
     ALGORITHMS,
     NOW,

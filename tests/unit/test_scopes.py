@@ -1,11 +1,12 @@
 """Scope rules: parsing a request, resolving it against held roles, narrowing on refresh."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from gatekey.issuer.errors import InvalidScope
 from gatekey.issuer.scopes import narrow_scope, parse_scope, resolve_scope
 from gatekey.operator.model import ScopeSettings
-from hypothesis import given
-from hypothesis import strategies as st
 
 HELD = frozenset({"orders.read", "orders.write"})
 

@@ -4,7 +4,6 @@ from datetime import timedelta
 from typing import Any
 
 from gatekey.operator.signing_keys import SigningKey, active_key, plan_keys, public_jwks
-
 from tests.unit.helpers import NOW, FakeEntropy
 
 ROTATION = timedelta(days=90)

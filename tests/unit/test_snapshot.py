@@ -5,10 +5,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from gatekey.issuer.snapshot import ClientSecret, Snapshot, build_snapshot, parse_htpasswd
 from gatekey.operator import contract
 from gatekey.operator.model import Target, TokenManagement
-
 from tests.unit.helpers import NOW, credential_doc, do_render, policy_doc, role_doc
 
 NS = "default"

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import pytest
+
 from gatekey.issuer.store.base import StoreUnavailable, TokenRecord, token_digest
 from gatekey.issuer.store.sqlite import SQLiteStore
 

@@ -1,0 +1,48 @@
+"""The frame every OAuth endpoint runs in: errors become RFC 6749 §5.2 bodies, and each
+request writes one audit line (DESIGN §7)."""
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gatekey.issuer import audit
+from gatekey.issuer.errors import OAuthError, TemporarilyUnavailable
+from gatekey.issuer.http.responses import error_response
+from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.store.base import StoreUnavailable
+
+Work = Callable[[web.Request, audit.AuditEntry], Awaitable[web.StreamResponse]]
+
+
+def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
+    """Run ``work``; answer its OAuth errors on the wire; audit the outcome."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        entry = audit.AuditEntry(endpoint=endpoint, source=request.remote)
+        response: web.StreamResponse | None = None
+        try:
+            response = await work(request, entry)
+        except OAuthError as error:
+            entry.error = error.error
+            response = error_response(error)
+        except StoreUnavailable:
+            unavailable = TemporarilyUnavailable("the token store is unavailable")
+            entry.error = unavailable.error
+            response = error_response(unavailable)
+        except web.HTTPException as exc:
+            entry.error, entry.status = "invalid_request", exc.status
+            raise
+        except Exception:
+            entry.error, entry.status = "server_error", 500
+            raise
+        finally:
+            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            if response is not None:
+                entry.status = response.status
+            runtime.observe(entry)
+        return response
+
+    return handle

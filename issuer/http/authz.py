@@ -1,0 +1,80 @@
+"""``/authz``: forward authentication for the proxy in front of an API.
+
+nginx ``auth_request``, Envoy ``ext_authz`` (HTTP service; any method, any
+sub-path, since Envoy appends the original path) and Traefik ``ForwardAuth``
+call it with the client's ``Authorization`` header. 200 carries the identity
+headers; 401 follows RFC 6750 §3 (a bare ``Bearer`` challenge when no token
+came, ``error="invalid_token"`` for a bad one); 403 is a valid token that is not
+meant for this proxy, or an unknown proxy.
+"""
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gatekey.issuer.clock import instant
+from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.snapshot import Snapshot
+from gatekey.issuer.verification import InvalidToken, Verified
+
+PROXY_HEADER = "X-Gatekey-Proxy"
+USER_HEADER = "X-Authenticated-UserId"
+ROLES_HEADER = "X-Authenticated-UserRoles"
+CLIENT_HEADER = "X-Authenticated-ClientId"
+REALM = 'Bearer realm="gatekey"'
+
+
+def authz_handler(runtime: Runtime) -> Handler:
+    """The forward-auth check."""
+    counter = runtime.metrics.requests
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = await _check(request)
+        counter.labels("/authz", "", str(response.status)).inc()
+        return response
+
+    async def _check(request: web.Request) -> web.StreamResponse:
+        header = request.headers.get("Authorization", "").strip()
+        if not header:
+            return web.Response(status=401, headers={"WWW-Authenticate": REALM})
+        scheme, _, rest = header.partition(" ")
+        token = rest.strip() if scheme.lower() == "bearer" else header
+        proxy = (request.headers.get(PROXY_HEADER) or runtime.settings.proxy or "").strip()
+        proxy = proxy.removeprefix("ApiProxy/")
+        snapshot, now = runtime.snapshots.current, runtime.clock()
+        if proxy not in snapshot.proxies:
+            return web.Response(status=403)
+        try:
+            verified = await runtime.verifier.verify(token, snapshot, now)
+        except InvalidToken as exc:
+            challenge = f'{REALM}, error="invalid_token", error_description="{exc}"'
+            return web.Response(status=401, headers={"WWW-Authenticate": challenge})
+        if not _covers(verified, proxy, snapshot, now):
+            return web.Response(status=403)
+        return web.Response(
+            status=200,
+            headers={
+                USER_HEADER: verified.subject,
+                ROLES_HEADER: ",".join(verified.scope),
+                CLIENT_HEADER: verified.client_id,
+            },
+        )
+
+    return handle
+
+
+def _covers(token: Verified, proxy: str, snapshot: Snapshot, now: float) -> bool:
+    """The token's audience reaches ``proxy`` directly or through a group it belongs to now;
+    for a Credential, its ACL still does too."""
+    reach = {f"ApiProxy/{proxy}", *snapshot.proxy_groups.get(proxy, ())}
+    if reach.isdisjoint(token.audience):
+        return False
+    if token.management == "Policy":
+        return True
+    cred = snapshot.credentials.get(token.client_id)
+    if cred is None:
+        return False
+    moment = instant(now)
+    acl = {
+        f"{e.kind}/{e.name}" for e in cred.spec.acl if e.expires_at is None or e.expires_at > moment
+    }
+    return not reach.isdisjoint(acl)

@@ -1,0 +1,69 @@
+"""``/auth/jwt/regenerate`` and ``/credential/jwt/regenerate``: a new JWT for a still-valid one.
+
+The JWT comes as ``Authorization: Bearer``; the client credentials of the same
+client in the form body, the real secret (never the seed's ``-``: a stolen JWT
+must not be renewable forever). The new token keeps subject, scope and
+audience (narrowed to what the client still reaches), with a new ``jti`` and
+fresh ``iat``/``exp``; the old one is denied.
+"""
+
+from dataclasses import replace
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gatekey.issuer import audit
+from gatekey.issuer.clients import resolve_client
+from gatekey.issuer.errors import InvalidGrant, InvalidRequest
+from gatekey.issuer.grants.context import Endpoint, Grant, GrantContext
+from gatekey.issuer.http.audited import audited
+from gatekey.issuer.http.requests import read_client_form
+from gatekey.issuer.http.responses import json_response
+from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.verification import InvalidToken
+
+
+def regenerate_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
+    """Regeneration for the JWT ``endpoint``."""
+
+    async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
+        params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
+        entry.client_id, entry.grant = presented.client_id, "regenerate"
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidRequest("the JWT to regenerate goes in Authorization: Bearer")
+        snapshot, now = runtime.snapshots.current, runtime.clock()
+        ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
+        client = resolve_client(snapshot, endpoint, presented, ctx.instant)
+        try:
+            old = await runtime.verifier.verify(token.strip(), snapshot, now)
+        except InvalidToken as exc:
+            raise InvalidGrant(f"the token cannot be regenerated: {exc}") from None
+        if (old.client_id, old.token_type, old.management) != (
+            client.client_id,
+            "JWT",
+            endpoint.management,
+        ):
+            raise InvalidGrant("the token was not issued to this client at this endpoint")
+        reach = set(client.audience)
+        audience = tuple(a for a in old.audience if a in reach)
+        targets = tuple(p for p in client.targets if p.target.audience in audience)
+        if not targets:
+            raise InvalidGrant("the client no longer reaches any target of this token")
+        grant = Grant(
+            client=replace(client, targets=targets, policy=targets[0]),
+            grant_type="regenerate",
+            subject=old.subject,
+            username=old.username,
+            scope=old.scope,
+            audience=audience,
+        )
+        minted = await runtime.minter.mint(grant, ctx, refresh=False)
+        if old.jti is not None:
+            await runtime.store.deny_jti(old.jti, old.expires_at)
+            runtime.deny.add(old.jti, old.expires_at)
+        entry.principal, entry.scope, entry.jti = old.subject, " ".join(old.scope), minted.jti
+        entry.result = "issued"
+        return json_response(minted.body)
+
+    return audited(runtime, f"{endpoint.path}/regenerate", work)
