@@ -10,7 +10,7 @@ PORT    ?= 8080
 STATE   ?= .gatekey
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format bench clean
+.PHONY: help venv tools run test lint format bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +30,10 @@ run: venv ## Serve examples/quickstart on $(HOST):$(PORT) and print curl lines t
 	exec $(VENV)/bin/gatekey serve --manifests examples/quickstart --state-dir $(STATE) \
 		--host $(HOST) --port $(PORT)
 
-test: venv ## Run every test (under CI=true a skipped test is a failure)
+tools: ## Install the system tools the tests drive (nginx, ...) when missing
+	@scripts/install-tools.sh
+
+test: venv tools ## Run every test (under CI=true a skipped test is a failure)
 	$(VENV)/bin/pytest -q
 
 # mypy and import-linter find modules by path, and know nothing of setuptools'

@@ -70,7 +70,7 @@ def test_a_full_session_logs_no_secret_and_audits_every_request(tmp_path):
                     secrets.add(value)
             return response
 
-        cc = dict(client_id=key["client_id"], client_secret=key["client_secret"])
+        cc = {"client_id": key["client_id"], "client_secret": key["client_secret"]}
         jwt = post("/auth/jwt", grant_type="client_credentials", **cc).json()
         post(
             "/auth/jwt",
