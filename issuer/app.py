@@ -1,6 +1,9 @@
 """``create_app``: the issuer's aiohttp application (DESIGN §4)."""
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -18,6 +21,7 @@ from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.http.revocation import revocation_handler
 from gatekey.issuer.http.token_endpoint import token_handler
 from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.store.base import StoreUnavailable
 
 _log = logging.getLogger("gatekey.issuer")
 
@@ -57,8 +61,7 @@ def create_app(runtime: Runtime) -> web.Application:
     routes += health_routes(runtime)
     routes += [web.get("/metrics", _metrics(runtime)), web.get("/openapi.json", _openapi(runtime))]
     app.add_routes(routes)
-    app.on_startup.append(_load_deny_list)
-    app.on_cleanup.append(_close_store)
+    app.cleanup_ctx.append(_store_lifecycle)
     return app
 
 
@@ -83,12 +86,19 @@ def _openapi(runtime: Runtime) -> Handler:
     return handle
 
 
-async def _load_deny_list(app: web.Application) -> None:
-    await app[RUNTIME_KEY].load_deny_list()
-
-
-async def _close_store(app: web.Application) -> None:
-    await app[RUNTIME_KEY].store.close()
+async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Load the deny list, listen to the other replicas while serving, close at the end."""
+    runtime = app[RUNTIME_KEY]
+    listener = asyncio.create_task(runtime.store.run())
+    try:
+        await runtime.load_deny_list()
+    except StoreUnavailable:
+        _log.warning("token store unavailable at start-up; the deny list starts empty")
+    yield
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    await runtime.store.close()
 
 
 @web.middleware

@@ -18,6 +18,8 @@ class AuditEntry:
     endpoint: str
     source: str | None
     client_id: str | None = None
+    username: str | None = None
+    """The user name a password grant tried (logged also when it fails)."""
     principal: str | None = None
     grant: str | None = None
     scope: str | None = None

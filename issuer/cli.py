@@ -16,6 +16,7 @@ from gatekey.issuer import audit
 from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.settings import IssuerSettings
+from gatekey.issuer.throttle import ThrottleSettings
 from gatekey.operator import contract
 from gatekey.operator.model import AuthPolicy, Credential
 
@@ -72,6 +73,31 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("proxy"),
         help="sidecar mode: the ApiProxy /authz checks without X-Gatekey-Proxy",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("workers", 1)),
+        help="processes sharing the port (needs --store redis://...)",
+    )
+    limits = ThrottleSettings()
+    serve.add_argument(
+        "--slow-after",
+        type=int,
+        default=int(_env("slow-after", limits.slow_after)),
+        help="failed authentications before answers slow down",
+    )
+    serve.add_argument(
+        "--block-after",
+        type=int,
+        default=int(_env("block-after", limits.block_after)),
+        help="failed authentications before 429 until the window ends",
+    )
+    serve.add_argument(
+        "--failure-window",
+        type=float,
+        default=float(_env("failure-window", limits.window_seconds)),
+        help="seconds over which failures are counted",
+    )
     serve.set_defaults(run=_serve)
 
     render = commands.add_parser("render", help="print the objects the operator would write")
@@ -93,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     import uvloop
 
-    from gatekey.issuer.serve import ServeOptions, serve
+    from gatekey.issuer.serve import ServeOptions, serve, serve_workers
 
     if args.manifests is None:
         sys.exit("gatekey serve: --manifests DIR (or GATEKEY_MANIFESTS) is required")
@@ -105,8 +131,16 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         store=args.store,
+        workers=args.workers,
+        throttle=ThrottleSettings(
+            window_seconds=args.failure_window,
+            slow_after=args.slow_after,
+            block_after=args.block_after,
+        ),
         settings=IssuerSettings(issuer_url=url),
     )
+    if options.workers > 1:
+        return serve_workers(options)
     uvloop.run(serve(options))
     return 0
 

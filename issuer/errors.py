@@ -82,3 +82,17 @@ class TemporarilyUnavailable(OAuthError):
 
     error = "temporarily_unavailable"
     status = 503
+
+
+class TooManyAttempts(OAuthError):
+    """RFC 6585 §4: 429 with ``Retry-After`` after too many failed authentications.
+
+    RFC 6749 has no code for it; ``temporarily_unavailable`` tells clients to retry later.
+    """
+
+    error = "temporarily_unavailable"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed attempts; retry later")
+        self.retry_after = retry_after

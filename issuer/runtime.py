@@ -12,7 +12,8 @@ from gatekey.issuer.metrics import Metrics
 from gatekey.issuer.passwords import verify_password
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.snapshot import Snapshot
-from gatekey.issuer.store.base import TokenStore
+from gatekey.issuer.store.base import Event, TokenStore
+from gatekey.issuer.throttle import Throttle, ThrottleSettings
 from gatekey.issuer.tokens.jwt_signer import JwtSigner, KeyMaterial
 from gatekey.issuer.tokens.mint import Minter
 from gatekey.issuer.verification import Verifier
@@ -42,13 +43,27 @@ class Runtime:
     verify_password: PasswordCheck = verify_password
     deny: DenyList = field(default_factory=DenyList)
     metrics: Metrics = field(default_factory=Metrics)
+    throttle_settings: ThrottleSettings = field(default_factory=ThrottleSettings)
     minter: Minter = field(init=False)
     verifier: Verifier = field(init=False)
+    throttle: Throttle = field(init=False)
 
     def __post_init__(self) -> None:
         material = KeyMaterial()
         self.minter = Minter(self.settings.issuer_url, JwtSigner(material))
         self.verifier = Verifier(self.settings.issuer_url, self.store, self.deny, material)
+        self.throttle = Throttle(self.store, self.throttle_settings)
+        self.store.subscribe(self._on_event)
+
+    async def revoke_jwt(self, jti: str, until: float | None) -> None:
+        """Deny a JWT everywhere: durably in the store, then at once on every replica."""
+        await self.store.deny_jti(jti, until)
+        await self.store.publish({"type": "deny", "jti": jti, "until": until})
+
+    def _on_event(self, event: Event) -> None:
+        if event.get("type") == "deny" and isinstance(event.get("jti"), str):
+            until = event.get("until")
+            self.deny.add(event["jti"], None if until is None else float(until))
 
     def observe(self, entry: AuditEntry) -> None:
         """Write the audit line of a finished request and count it."""

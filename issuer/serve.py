@@ -9,8 +9,10 @@ closes first, requests in flight finish.
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -22,6 +24,7 @@ from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.runtime import Runtime, SnapshotHolder
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.store.urls import open_store
+from gatekey.issuer.throttle import ThrottleSettings
 
 _log = logging.getLogger("gatekey.serve")
 
@@ -40,6 +43,9 @@ class ServeOptions:
     port: int
     store: str | None
     settings: IssuerSettings
+    workers: int = 1
+    reuse_port: bool = False
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
 
 
 async def serve(options: ServeOptions) -> None:
@@ -48,10 +54,10 @@ async def serve(options: ServeOptions) -> None:
     source = EmbeddedSource(options.manifests, state, options.settings)
     holder = SnapshotHolder(source.build().snapshot)
     store = open_store(options.store or f"sqlite:///{state.store_path.absolute()}")
-    runtime = Runtime(holder, store, options.settings)
+    runtime = Runtime(holder, store, options.settings, throttle_settings=options.throttle)
     runner = web.AppRunner(create_app(runtime), shutdown_timeout=SHUTDOWN_SECONDS, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, options.host, options.port).start()
+    await web.TCPSite(runner, options.host, options.port, reuse_port=options.reuse_port).start()
     _log.info("serving %s on http://%s:%d", options.manifests, options.host, options.port)
 
     stop = asyncio.Event()
@@ -98,3 +104,46 @@ async def _every(seconds: float, stop: asyncio.Event, action: object) -> None:
             await asyncio.wait_for(stop.wait(), seconds)
             return
         await action()  # type: ignore[operator]
+
+
+def serve_workers(options: ServeOptions) -> int:
+    """``--workers N``: N processes on one port (SO_REUSEPORT), sharing a Redis store.
+
+    The parent renders once first, so that generated keys exist before any worker
+    starts; it then forwards SIGTERM/SIGINT and waits for every worker to stop.
+    """
+    if not (options.store or "").startswith(("redis://", "rediss://")):
+        raise SystemExit(
+            "gatekey serve: --workers N > 1 needs --store redis://... "
+            "(workers must share refresh tokens, revocations and counters)"
+        )
+    EmbeddedSource(options.manifests, StateDir(options.state_dir), options.settings).build()
+    context = multiprocessing.get_context("spawn")
+    single = replace(options, workers=1, reuse_port=True)
+    workers = [
+        context.Process(target=_worker, args=(single,), daemon=False)
+        for _ in range(options.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def forward(signum: int, frame: object) -> None:
+        for worker in workers:
+            if worker.pid is not None and worker.is_alive():
+                os.kill(worker.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for worker in workers:
+        worker.join()
+    return max((w.exitcode or 0) for w in workers)
+
+
+def _worker(options: ServeOptions) -> None:
+    import uvloop
+
+    from gatekey.issuer import audit
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    audit.configure()
+    uvloop.run(serve(options))

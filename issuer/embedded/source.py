@@ -8,6 +8,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,8 +63,10 @@ class EmbeddedSource:
         self._lock = threading.Lock()
 
     def build(self) -> Build:
-        """Read, render, save what was generated, and index (one pass at a time)."""
-        with self._lock:
+        """Read, render, save what was generated, and index: one pass at a time in this
+        process, and across the processes sharing the state dir (``--workers``), so that
+        two of them never generate different keys for the same Secret."""
+        with self._lock, self.state.locked() if self.persist else nullcontext():
             return self._build()
 
     def _build(self) -> Build:

@@ -4,8 +4,11 @@ Files are written with mode 0600 in a 0700 folder, atomically (write, then
 rename). Never passwords, opaque tokens or refresh tokens (DESIGN §8).
 """
 
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,6 +22,17 @@ class StateDir:
     def store_path(self) -> Path:
         """Where the SQLite token store lives by default."""
         return self.root / "tokens.db"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """An exclusive lock on the state dir (``flock``), held for one build."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.root / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def secrets(self) -> dict[tuple[str, str], dict[str, str]]:
         """Every saved Secret by ``(namespace, name)``."""

@@ -8,10 +8,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
-from gatekey.issuer.errors import OAuthError, TemporarilyUnavailable
+from gatekey.issuer.errors import InvalidClient, InvalidGrant, OAuthError, TemporarilyUnavailable
 from gatekey.issuer.http.responses import error_response
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.store.base import StoreUnavailable
+from gatekey.issuer.throttle import pause, throttle_keys
 
 Work = Callable[[web.Request, audit.AuditEntry], Awaitable[web.StreamResponse]]
 
@@ -25,8 +26,11 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
         response: web.StreamResponse | None = None
         try:
             response = await work(request, entry)
+            await runtime.throttle.succeeded(_keys(entry))
         except OAuthError as error:
             entry.error = error.error
+            if _counts_as_failure(error, entry):
+                await pause(await runtime.throttle.failed(_keys(entry), runtime.clock()))
             response = error_response(error)
         except StoreUnavailable:
             unavailable = TemporarilyUnavailable("the token store is unavailable")
@@ -46,3 +50,19 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
         return response
 
     return handle
+
+
+def admit(runtime: Runtime, entry: audit.AuditEntry) -> None:
+    """Refuse the request (429) if its client, user or address is blocked."""
+    runtime.throttle.check(_keys(entry), runtime.clock())
+
+
+def _keys(entry: audit.AuditEntry) -> list[str]:
+    return throttle_keys(entry.client_id, entry.username, entry.source)
+
+
+def _counts_as_failure(error: OAuthError, entry: audit.AuditEntry) -> bool:
+    """Failed client authentication, or a wrong user password."""
+    return isinstance(error, InvalidClient) or (
+        isinstance(error, InvalidGrant) and entry.grant == "password" and bool(entry.username)
+    )

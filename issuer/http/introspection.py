@@ -13,7 +13,7 @@ from gatekey.issuer import audit
 from gatekey.issuer.clients import authenticate_caller
 from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest
-from gatekey.issuer.http.audited import audited
+from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.requests import read_client_form
 from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
@@ -30,6 +30,7 @@ def introspection_handler(runtime: Runtime, base: str, management: str) -> Handl
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
         params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
         entry.client_id = presented.client_id
+        admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
         caller = authenticate_caller(snapshot, management, presented, instant(now))
         token = params.get("token")

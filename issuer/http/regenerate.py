@@ -16,7 +16,7 @@ from gatekey.issuer import audit
 from gatekey.issuer.clients import resolve_client
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
 from gatekey.issuer.grants.context import Endpoint, Grant, GrantContext
-from gatekey.issuer.http.audited import audited
+from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.requests import read_client_form
 from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
@@ -29,6 +29,7 @@ def regenerate_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
         params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
         entry.client_id, entry.grant = presented.client_id, "regenerate"
+        admit(runtime, entry)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidRequest("the JWT to regenerate goes in Authorization: Bearer")
@@ -60,8 +61,7 @@ def regenerate_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
         )
         minted = await runtime.minter.mint(grant, ctx, refresh=False)
         if old.jti is not None:
-            await runtime.store.deny_jti(old.jti, old.expires_at)
-            runtime.deny.add(old.jti, old.expires_at)
+            await runtime.revoke_jwt(old.jti, old.expires_at)
         entry.principal, entry.scope, entry.jti = old.subject, " ".join(old.scope), minted.jti
         entry.result = "issued"
         return json_response(minted.body)

@@ -5,7 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gatekey.issuer.errors import InvalidClient, OAuthError
+from gatekey.issuer.errors import InvalidClient, OAuthError, TooManyAttempts
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -27,4 +27,6 @@ def error_response(error: OAuthError) -> web.Response:
     headers = {}
     if isinstance(error, InvalidClient) and error.basic:
         headers["WWW-Authenticate"] = 'Basic realm="gatekey"'
+    if isinstance(error, TooManyAttempts):
+        headers["Retry-After"] = str(error.retry_after)
     return json_response(error.body(), error.status, headers)

@@ -13,7 +13,7 @@ from gatekey.issuer import audit
 from gatekey.issuer.clients import authenticate_caller
 from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest, UnauthorizedClient
-from gatekey.issuer.http.audited import audited
+from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.requests import read_client_form
 from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
@@ -28,6 +28,7 @@ def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
         params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
         entry.client_id = presented.client_id
+        admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
         caller = authenticate_caller(snapshot, management, presented, instant(now))
         token = params.get("token")
@@ -56,8 +57,7 @@ def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
         if verified.client_id != caller:
             raise UnauthorizedClient("the token was issued to another client")
         if verified.jti is not None:
-            await store.deny_jti(verified.jti, verified.expires_at)
-            runtime.deny.add(verified.jti, verified.expires_at)
+            await runtime.revoke_jwt(verified.jti, verified.expires_at)
         runtime.verifier.forget(token)
         return "revoked"
 

@@ -13,7 +13,7 @@ from gatekey.issuer.clients import authenticate, policy_for_url_parameters
 from gatekey.issuer.errors import InvalidRequest, UnsupportedGrantType
 from gatekey.issuer.grants import GRANTS
 from gatekey.issuer.grants.context import Endpoint, GrantContext
-from gatekey.issuer.http.audited import audited
+from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.client_auth import presented_client
 from gatekey.issuer.http.form import parse_params
 from gatekey.issuer.http.requests import read_form
@@ -41,15 +41,17 @@ async def _issue(
     else:
         params = await read_form(request, runtime.settings.max_body_bytes)
     presented = presented_client(request.headers.get("Authorization"), params)
-    entry.client_id = presented.client_id
+    grant_type = params.get("grant_type")
+    entry.client_id, entry.grant = presented.client_id, grant_type
+    if grant_type == "password":
+        entry.username = params.get("username")
+    admit(runtime, entry)
     now = runtime.clock()
     ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
     if request.method == "GET":
         policy = policy_for_url_parameters(snapshot, endpoint, presented.client_id, ctx.instant)
         if policy is None or not policy.spec.allow_url_parameters:
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
-    grant_type = params.get("grant_type")
-    entry.grant = grant_type
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
     decide = GRANTS.get(grant_type)

@@ -4,8 +4,9 @@ Tokens are kept only as SHA-256 digests: a leaked store yields no usable token.
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 
 class StoreUnavailable(Exception):
@@ -13,6 +14,10 @@ class StoreUnavailable(Exception):
 
 
 TokenKind = Literal["access", "refresh"]
+Event = dict[str, Any]
+"""A message every replica hears: ``{"type": "deny", "jti", "until"}`` or
+``{"type": "block", "key", "until"}``."""
+EventHandler = Callable[[Event], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,26 @@ class TokenStore(Protocol):
 
     async def revoke_grant(self, grant_key: str) -> None:
         """Revoke every token issued to a principal for a client and audience."""
+        ...
+
+    async def count_failure(self, key: str, window: float) -> int:
+        """Count one failed authentication for ``key``; failures within ``window`` seconds."""
+        ...
+
+    async def clear_failures(self, key: str) -> None:
+        """Forget the failures of ``key`` (after a success)."""
+        ...
+
+    async def publish(self, event: Event) -> None:
+        """Tell every replica (this one included) about ``event``."""
+        ...
+
+    def subscribe(self, handler: EventHandler) -> None:
+        """Call ``handler`` for every published event."""
+        ...
+
+    async def run(self) -> None:
+        """Background work until cancelled (listening to other replicas); may return at once."""
         ...
 
     async def purge(self, now: float) -> int:

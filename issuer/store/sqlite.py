@@ -5,11 +5,12 @@ local file with ``synchronous=NORMAL``, less than a hop to a worker thread.
 """
 
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gatekey.issuer.store.base import StoreUnavailable, TokenRecord
+from gatekey.issuer.store.base import Event, EventHandler, StoreUnavailable, TokenRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -31,6 +32,11 @@ CREATE TABLE IF NOT EXISTS tokens (
     used INTEGER NOT NULL DEFAULT 0,
     revoked INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS denied_jtis (
     jti TEXT PRIMARY KEY,
     until REAL
@@ -50,9 +56,15 @@ _SEP = "\x1f"  # unit separator: never part of a scope token or an audience valu
 
 
 class SQLiteStore:
-    """A :class:`~gatekey.issuer.store.base.TokenStore` on a SQLite file."""
+    """A :class:`~gatekey.issuer.store.base.TokenStore` on a SQLite file, for one process.
 
-    def __init__(self, path: str | Path) -> None:
+    Events reach this process's handlers directly: there is no other replica to tell
+    (several workers need the Redis store).
+    """
+
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._handlers: list[EventHandler] = []
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -112,6 +124,34 @@ class SQLiteStore:
         with _available():
             self._db.execute("UPDATE tokens SET revoked = 1 WHERE grant_key = ?", (grant_key,))
 
+    async def count_failure(self, key: str, window: float) -> int:
+        now = self._clock()
+        with _available():
+            row = self._db.execute(
+                "INSERT INTO failures (key, count, expires_at) VALUES (?, 1, ?)"
+                " ON CONFLICT (key) DO UPDATE SET"
+                " count = CASE WHEN expires_at < ? THEN 1 ELSE count + 1 END,"
+                " expires_at = CASE WHEN expires_at < ? THEN excluded.expires_at"
+                " ELSE expires_at END"
+                " RETURNING count",
+                (key, now + window, now, now),
+            ).fetchone()
+        return int(row[0])
+
+    async def clear_failures(self, key: str) -> None:
+        with _available():
+            self._db.execute("DELETE FROM failures WHERE key = ?", (key,))
+
+    async def publish(self, event: Event) -> None:
+        for handler in self._handlers:
+            handler(event)
+
+    def subscribe(self, handler: EventHandler) -> None:
+        self._handlers.append(handler)
+
+    async def run(self) -> None:
+        return None
+
     async def purge(self, now: float) -> int:
         with _available():
             cur = self._db.execute(
@@ -120,6 +160,7 @@ class SQLiteStore:
             self._db.execute(
                 "DELETE FROM denied_jtis WHERE until IS NOT NULL AND until < ?", (now,)
             )
+            self._db.execute("DELETE FROM failures WHERE expires_at < ?", (now,))
         return cur.rowcount
 
     async def close(self) -> None:

@@ -1,8 +1,10 @@
-"""Store URLs (DESIGN §5): ``sqlite:///relative.db``, ``sqlite:////absolute.db``."""
+"""Store URLs (DESIGN §5): ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
+``redis://host:port/db``."""
 
 from urllib.parse import urlsplit
 
 from gatekey.issuer.store.base import TokenStore
+from gatekey.issuer.store.redis import RedisStore
 from gatekey.issuer.store.sqlite import SQLiteStore
 
 
@@ -14,4 +16,8 @@ def open_store(url: str) -> TokenStore:
         if not path:
             raise ValueError("a sqlite store URL needs a path: sqlite:///file.db")
         return SQLiteStore(path)
-    raise ValueError(f"unsupported store URL scheme {parts.scheme!r} (use sqlite:///path)")
+    if parts.scheme in ("redis", "rediss"):
+        return RedisStore(url)
+    raise ValueError(
+        f"unsupported store URL scheme {parts.scheme!r} (sqlite:///path, redis://host)"
+    )

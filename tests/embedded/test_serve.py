@@ -90,7 +90,7 @@ def test_edits_are_picked_up_and_a_broken_edit_keeps_the_last_good(tmp_path):
         assert token(url, key, scope="write").status_code == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-        log = process.stderr.read()
+        log = process.output()[1]
         assert "manifests.yaml[1] spec.subjects.0.kind" in log
 
 

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,27 +33,39 @@ def gatekey(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+class Served(subprocess.Popen[str]):
+    """A ``gatekey serve`` process whose output goes to files (a pipe could fill and
+    stall the server); ``output()`` reads them."""
+
+    def __init__(self, args: list[str], logs: Path, env: dict[str, str]) -> None:
+        logs.mkdir(parents=True, exist_ok=True)
+        self.stdout_path, self.stderr_path = logs / "stdout", logs / "stderr"
+        with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
+            super().__init__(args, stdout=out, stderr=err, text=True, env=env)
+
+    def output(self) -> tuple[str, str]:
+        return self.stdout_path.read_text(), self.stderr_path.read_text()
+
+
 @contextmanager
 def serving(
-    manifests: Path, state: Path, *extra: str
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    manifests: Path, state: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, Served]]:
     """``gatekey serve`` until the block ends; yields its URL and the process."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            GATEKEY,
-            "serve",
-            "--manifests",
-            str(manifests),
-            "--state-dir",
-            str(state),
-            "--port",
-            str(port),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    args = [
+        GATEKEY,
+        "serve",
+        "--manifests",
+        str(manifests),
+        "--state-dir",
+        str(state),
+        "--port",
+        str(port),
+        *extra,
+    ]
+    process = Served(
+        args, Path(tempfile.mkdtemp(prefix="gatekey-serve-")), os.environ | (env or {})
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -64,13 +77,11 @@ def serving(
             process.wait(timeout=15)
 
 
-def wait_ready(url: str, process: subprocess.Popen[str], timeout: float = 20) -> None:
+def wait_ready(url: str, process: Served, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(
-                f"gatekey serve exited: {process.stderr.read() if process.stderr else ''}"
-            )
+            raise RuntimeError(f"gatekey serve exited: {process.output()[1]}")
         try:
             if requests.get(url + "/readyz", timeout=1).status_code == 200:
                 return
@@ -81,11 +92,14 @@ def wait_ready(url: str, process: subprocess.Popen[str], timeout: float = 20) ->
 
 
 def eventually(check, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
-    """Poll ``check`` until it returns a truthy value; that value, or AssertionError."""
+    """Poll ``check`` until it returns something other than None or False; that value.
+
+    (Not plain truthiness: a ``requests.Response`` with a 4xx status is falsy.)
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = check()
-        if result:
+        if result is not None and result is not False:
             return result
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

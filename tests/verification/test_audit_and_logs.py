@@ -128,7 +128,8 @@ def test_a_full_session_logs_no_secret_and_audits_every_request(tmp_path):
             headers={"Authorization": "Bearer " + jwt["access_token"], "X-Gatekey-Proxy": "orders"},
         )
         process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=10)
+        process.wait(timeout=10)
+        stdout, stderr = process.output()
     logged = stdout + stderr
     for secret in secrets:
         assert secret not in logged, "a secret, password or token reached the log"

@@ -1,0 +1,117 @@
+"""One contract, two stores: SQLite (embedded default) and Redis (replicas) behave alike."""
+
+import asyncio
+import time
+
+import pytest
+
+from gatekey.issuer.store.base import StoreUnavailable, TokenRecord
+from gatekey.issuer.store.redis import RedisStore
+from gatekey.issuer.store.sqlite import SQLiteStore
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        opened = SQLiteStore(tmp_path / "t.db")
+    else:
+        opened = RedisStore(request.getfixturevalue("redis_url"))
+    yield opened
+    await opened.close()
+
+
+def record(digest, kind="refresh", chain="c1", grant="g1", expires_in=600.0, **more):
+    now = time.time()
+    fields = {
+        "digest": digest,
+        "kind": kind,
+        "chain_id": chain,
+        "grant_key": grant,
+        "client_id": "cl",
+        "subject": "alice",
+        "username": "alice",
+        "scope": ("a", "b"),
+        "audience": ("ApiProxy/orders",),
+        "token_type": "OAuth2",
+        "management": "Policy",
+        "issued_at": now,
+        "expires_at": None if expires_in is None else now + expires_in,
+        "chain_started_at": now,
+    }
+    return TokenRecord(**(fields | more))
+
+
+async def test_round_trip(store):
+    original = record("d1", username=None, expires_in=None)
+    await store.add(original)
+    assert await store.get("d1") == original
+    assert await store.get("absent") is None
+
+
+async def test_refresh_is_used_once_even_when_racing(store):
+    await store.add(record("d1"))
+    results = await asyncio.gather(*(store.use_refresh("d1") for _ in range(10)))
+    assert results.count(True) == 1
+    assert (await store.get("d1")).used
+
+
+async def test_revoke_chain_and_grant(store):
+    await store.add(
+        record("a", chain="c1", grant="g1"),
+        record("b", kind="access", chain="c1"),
+        record("c", chain="c2", grant="g1"),
+        record("d", chain="c3", grant="g2"),
+    )
+    await store.revoke_chain("c1")
+    assert [(await store.get(d)).revoked for d in "abcd"] == [True, True, False, False]
+    await store.revoke_grant("g1")
+    assert [(await store.get(d)).revoked for d in "abcd"] == [True, True, True, False]
+    await store.revoke("d")
+    assert (await store.get("d")).revoked
+    await store.revoke("never-stored")
+    assert await store.get("never-stored") is None
+
+
+async def test_deny_list(store):
+    now = time.time()
+    await store.deny_jti("j1", now + 60)
+    await store.deny_jti("j2", None)
+    assert await store.denied_jtis(now) == {"j1": pytest.approx(now + 60), "j2": None}
+
+
+async def test_failure_counters(store):
+    assert [await store.count_failure("client:x", 60) for _ in range(3)] == [1, 2, 3]
+    await store.clear_failures("client:x")
+    assert await store.count_failure("client:x", 60) == 1
+
+
+async def test_events_reach_subscribers(store):
+    heard = []
+    store.subscribe(heard.append)
+    listener = asyncio.create_task(store.run())
+    await asyncio.sleep(0.2)  # the Redis listener subscribes first
+    await store.publish({"type": "deny", "jti": "j", "until": None})
+    for _ in range(50):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    listener.cancel()
+    assert heard == [{"type": "deny", "jti": "j", "until": None}]
+
+
+async def test_redis_expires_tokens_with_their_life(redis_url):
+    store = RedisStore(redis_url)
+    await store.add(record("short", expires_in=1.0))
+    assert await store.get("short") is not None
+    await asyncio.sleep(2.5)
+    assert await store.get("short") is None
+    await store.close()
+
+
+async def test_redis_down_is_store_unavailable(tmp_path):
+    from tests.support.process import free_port
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(StoreUnavailable):
+        await store.get("x")
+    await store.close()
