@@ -16,7 +16,7 @@ from pathlib import Path
 from gatekey.issuer.embedded.folder import ManifestFolder
 from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.settings import IssuerSettings
-from gatekey.issuer.snapshot import Snapshot, build_snapshot
+from gatekey.issuer.snapshot import ParseCache, Snapshot, build_snapshot
 from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.entropy import Entropy, SystemEntropy
@@ -61,6 +61,7 @@ class EmbeddedSource:
         self.render_settings = render_settings or RenderSettings()
         self.persist = persist
         self._lock = threading.Lock()
+        self._cache = ParseCache()
 
     def build(self) -> Build:
         """Read, render, save what was generated, and index: one pass at a time in this
@@ -115,7 +116,7 @@ class EmbeddedSource:
             if self.persist:
                 self._save_generated(namespace, result, saved)
             objects += result.objects
-        snapshot = build_snapshot(objects, self.settings.token_management)
+        snapshot = build_snapshot(objects, self.settings.token_management, self._cache)
         for problem in snapshot.errors:
             _log.error("object skipped: %s", problem)
         return Build(tuple(objects), rendered, snapshot, loaded.errors)
