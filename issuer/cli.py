@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,16 @@ def _env(flag: str, default: Any = None) -> Any:
     return os.environ.get("GATEKEY_" + flag.upper().replace("-", "_"), default)
 
 
+def _env_list(flag: str) -> list[str]:
+    """A repeatable flag's environment variable: comma-separated values."""
+    return [v.strip() for v in str(_env(flag, "")).split(",") if v.strip()]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gatekey", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the issuer on a folder of manifests")
+    serve = commands.add_parser("serve", help="run the issuer (folder of manifests, or --kube)")
     serve.add_argument(
         "--manifests",
         type=Path,
@@ -70,8 +76,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--proxy",
-        default=_env("proxy"),
-        help="sidecar mode: the ApiProxy /authz checks without X-Gatekey-Proxy",
+        action="append",
+        default=_env_list("proxy"),
+        help="ApiProxy/NAME this issuer checks at /authz (repeatable); with one, it is the "
+        "proxy when X-Gatekey-Proxy is absent (sidecar mode)",
+    )
+    serve.add_argument(
+        "--kube",
+        action="store_true",
+        default=bool(_env("kube")),
+        help="cluster mode: watch the operator's Secrets and ConfigMaps",
+    )
+    serve.add_argument(
+        "--namespace",
+        action="append",
+        default=_env_list("namespace"),
+        help="cluster mode: namespace to watch (repeatable; default: own)",
+    )
+    serve.add_argument(
+        "--kubeconfig",
+        default=_env("kubeconfig"),
+        help="cluster mode outside a Pod: the kubeconfig to use",
     )
     serve.add_argument(
         "--workers",
@@ -121,8 +146,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gatekey.issuer.serve import ServeOptions, serve, serve_workers
 
-    if args.manifests is None:
-        sys.exit("gatekey serve: --manifests DIR (or GATEKEY_MANIFESTS) is required")
+    if args.manifests is None and not args.kube:
+        sys.exit("gatekey serve: --manifests DIR (or GATEKEY_MANIFESTS), or --kube, is required")
     audit.configure()
     url = args.issuer_url or f"http://{args.host}:{args.port}"
     options = ServeOptions(
@@ -137,7 +162,16 @@ def _serve(args: argparse.Namespace) -> int:
             slow_after=args.slow_after,
             block_after=args.block_after,
         ),
-        settings=IssuerSettings(issuer_url=url),
+        kube=args.kube,
+        namespaces=tuple(args.namespace),
+        kubeconfig=args.kubeconfig,
+        settings=IssuerSettings(
+            issuer_url=url,
+            trusted_proxies=tuple(
+                ip_network(c.strip()) for c in args.trusted_proxies.split(",") if c.strip()
+            ),
+            proxies=tuple(p.removeprefix("ApiProxy/") for p in args.proxy),
+        ),
     )
     if options.workers > 1:
         return serve_workers(options)

@@ -44,6 +44,8 @@ class Runtime:
     deny: DenyList = field(default_factory=DenyList)
     metrics: Metrics = field(default_factory=Metrics)
     throttle_settings: ThrottleSettings = field(default_factory=ThrottleSettings)
+    source_healthy: Callable[[], bool] = lambda: True
+    """Whether the configuration source is in step (cluster mode: every watch is up)."""
     minter: Minter = field(init=False)
     verifier: Verifier = field(init=False)
     throttle: Throttle = field(init=False)

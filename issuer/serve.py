@@ -8,12 +8,15 @@ closes first, requests in flight finish.
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from watchfiles import awatch
@@ -21,6 +24,8 @@ from watchfiles import awatch
 from gatekey.issuer.app import create_app
 from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir
+from gatekey.issuer.kube.access import discover
+from gatekey.issuer.kube.source import ClusterSource
 from gatekey.issuer.runtime import Runtime, SnapshotHolder
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.store.urls import open_store
@@ -37,7 +42,7 @@ SHUTDOWN_SECONDS = 8.0
 class ServeOptions:
     """What ``gatekey serve`` was asked for."""
 
-    manifests: Path
+    manifests: Path | None
     state_dir: Path
     host: str
     port: int
@@ -46,29 +51,57 @@ class ServeOptions:
     workers: int = 1
     reuse_port: bool = False
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    kube: bool = False
+    """Cluster mode: watch the operator's objects instead of reading ``manifests``."""
+    namespaces: tuple[str, ...] = ()
+    kubeconfig: str | None = None
 
 
 async def serve(options: ServeOptions) -> None:
-    """Serve until SIGTERM or SIGINT."""
+    """Serve until SIGTERM or SIGINT, on a folder of manifests or on the cluster."""
     state = StateDir(options.state_dir)
+    store = open_store(options.store or f"sqlite:///{state.store_path.absolute()}")
+    if options.kube:
+        access = discover(options.kubeconfig)
+        runtime = Runtime(
+            SnapshotHolder(), store, options.settings, throttle_settings=options.throttle
+        )
+        cluster = ClusterSource(access, list(options.namespaces or (access.namespace,)), runtime)
+        runtime.source_healthy = lambda: cluster.healthy
+        await _serve(options, runtime, lambda stop: [cluster.run()])
+        return
+    assert options.manifests is not None
     source = EmbeddedSource(options.manifests, state, options.settings)
     holder = SnapshotHolder(source.build().snapshot)
-    store = open_store(options.store or f"sqlite:///{state.store_path.absolute()}")
     runtime = Runtime(holder, store, options.settings, throttle_settings=options.throttle)
+    gc.freeze()  # the first snapshot lives long: keep it out of the collector's scans
+
+    def background(stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        return [
+            _watch(source, runtime, stop),
+            _every(RESYNC_SECONDS, stop, lambda: _rebuild(source, runtime)),
+        ]
+
+    await _serve(options, runtime, background)
+
+
+async def _serve(
+    options: ServeOptions,
+    runtime: Runtime,
+    background: Callable[[asyncio.Event], list[Coroutine[Any, Any, None]]],
+) -> None:
     runner = web.AppRunner(create_app(runtime), shutdown_timeout=SHUTDOWN_SECONDS, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, options.host, options.port, reuse_port=options.reuse_port).start()
-    _log.info("serving %s on http://%s:%d", options.manifests, options.host, options.port)
+    source = "the cluster" if options.kube else str(options.manifests)
+    _log.info("serving %s on http://%s:%d", source, options.host, options.port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [
-        asyncio.create_task(_watch(source, runtime, stop)),
-        asyncio.create_task(_every(RESYNC_SECONDS, stop, lambda: _rebuild(source, runtime))),
-        asyncio.create_task(_every(PURGE_SECONDS, stop, lambda: _purge(runtime))),
-    ]
+    tasks = [asyncio.create_task(work) for work in background(stop)]
+    tasks.append(asyncio.create_task(_every(PURGE_SECONDS, stop, lambda: _purge(runtime))))
     await stop.wait()
     _log.info("stopping")
     for task in tasks:
@@ -98,12 +131,14 @@ async def _purge(runtime: Runtime) -> None:
         await runtime.store.purge(runtime.clock())
 
 
-async def _every(seconds: float, stop: asyncio.Event, action: object) -> None:
+async def _every(
+    seconds: float, stop: asyncio.Event, action: Callable[[], Awaitable[None]]
+) -> None:
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
             return
-        await action()  # type: ignore[operator]
+        await action()
 
 
 def serve_workers(options: ServeOptions) -> int:
@@ -117,7 +152,8 @@ def serve_workers(options: ServeOptions) -> int:
             "gatekey serve: --workers N > 1 needs --store redis://... "
             "(workers must share refresh tokens, revocations and counters)"
         )
-    EmbeddedSource(options.manifests, StateDir(options.state_dir), options.settings).build()
+    if options.manifests is not None and not options.kube:
+        EmbeddedSource(options.manifests, StateDir(options.state_dir), options.settings).build()
     context = multiprocessing.get_context("spawn")
     single = replace(options, workers=1, reuse_port=True)
     workers = [

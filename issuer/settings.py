@@ -20,8 +20,9 @@ class IssuerSettings:
     """Larger request bodies are refused with 413."""
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     """Peers whose ``X-Forwarded-Proto``/``-Host`` are believed (metadata URLs)."""
-    proxy: str | None = None
-    """Sidecar mode: the ApiProxy ``/authz`` checks when ``X-Gatekey-Proxy`` is absent."""
+    proxies: tuple[str, ...] = ()
+    """The ApiProxy names ``/authz`` checks for (any when empty); with exactly one,
+    it is the proxy when ``X-Gatekey-Proxy`` is absent (sidecar mode)."""
 
     def trusts(self, peer: str | None) -> bool:
         """Whether ``peer`` (an IP address) is a trusted reverse proxy."""

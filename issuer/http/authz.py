@@ -38,10 +38,11 @@ def authz_handler(runtime: Runtime) -> Handler:
             return web.Response(status=401, headers={"WWW-Authenticate": REALM})
         scheme, _, rest = header.partition(" ")
         token = rest.strip() if scheme.lower() == "bearer" else header
-        proxy = (request.headers.get(PROXY_HEADER) or runtime.settings.proxy or "").strip()
-        proxy = proxy.removeprefix("ApiProxy/")
+        configured = runtime.settings.proxies
+        fallback = configured[0] if len(configured) == 1 else ""
+        proxy = (request.headers.get(PROXY_HEADER) or fallback).strip().removeprefix("ApiProxy/")
         snapshot, now = runtime.snapshots.current, runtime.clock()
-        if proxy not in snapshot.proxies:
+        if proxy not in snapshot.proxies or (configured and proxy not in configured):
             return web.Response(status=403)
         try:
             verified = await runtime.verifier.verify(token, snapshot, now)

@@ -126,7 +126,13 @@ def test_sidecar_proxy_setting(start_issuer):
     from gatekey.issuer.settings import IssuerSettings
     from tests.support.manifests import policy
 
-    issuer = start_issuer(policy("p", "JWT"), settings=IssuerSettings(proxy="ApiProxy/orders"))
+    issuer = start_issuer(
+        policy("p", "JWT"),
+        policy("q", "JWT", "ApiProxy/billing"),
+        settings=IssuerSettings(proxies=("orders",)),
+    )
     key = issuer.proxy_key("ApiProxy", "orders")
     token = issue(issuer, "/auth/jwt", key)["access_token"]
     assert authz(issuer, token, proxy=None).status_code == 200
+    billing = issue(issuer, "/auth/jwt", issuer.proxy_key("ApiProxy", "billing"))["access_token"]
+    assert authz(issuer, billing, proxy="billing").status_code == 403  # not this sidecar's

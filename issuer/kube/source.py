@@ -1,0 +1,118 @@
+"""The cluster source: watched objects -> Snapshot, swapped atomically into the runtime.
+
+Changes are coalesced for a moment, so a burst of writes (the operator applying
+a Credential's Secret and ConfigMap) is one rebuild; parsed payloads are reused
+between builds (:class:`~gatekey.issuer.snapshot.ParseCache`).
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from gatekey.issuer.kube.access import ApiAccess
+from gatekey.issuer.kube.watch import ObjectWatch
+from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.snapshot import ParseCache, build_snapshot
+from gatekey.operator import contract
+
+_log = logging.getLogger("gatekey.kube")
+
+RESOURCES = ("secrets", "configmaps")
+COALESCE_SECONDS = 0.05
+
+Key = tuple[str, str, str]
+
+
+class ClusterSource:
+    """Watches the labelled Secrets and ConfigMaps of some namespaces for one runtime."""
+
+    def __init__(self, access: ApiAccess, namespaces: list[str], runtime: Runtime) -> None:
+        self.access = access
+        self.namespaces = namespaces
+        self.runtime = runtime
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.watches: list[ObjectWatch] = []
+        self._dirty = asyncio.Event()
+        self._cache = ParseCache()
+
+    @property
+    def synced(self) -> bool:
+        """Every watch has completed its first list."""
+        return bool(self.watches) and all(w.state.synced for w in self.watches)
+
+    @property
+    def healthy(self) -> bool:
+        return all(w.state.healthy for w in self.watches)
+
+    async def run(self) -> None:
+        """Watch until cancelled; the runtime is ready after the first complete sync."""
+        async with aiohttp.ClientSession() as session:
+            self.watches = [
+                ObjectWatch(
+                    session,
+                    self.access,
+                    ns,
+                    resource,
+                    contract.SELECTOR,
+                    self._listed,
+                    self._changed,
+                )
+                for ns in self.namespaces
+                for resource in RESOURCES
+            ]
+            tasks = [asyncio.create_task(w.run()) for w in self.watches]
+            tasks.append(asyncio.create_task(self._rebuild_loop()))
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+    def _listed(self, namespace: str, resource: str, items: list[dict[str, Any]]) -> None:
+        kind = "Secret" if resource == "secrets" else "ConfigMap"
+        for key in [k for k in self.objects if k[0] == kind and k[1] == namespace]:
+            del self.objects[key]
+        for item in items:
+            self._store(kind, namespace, item)
+        self._dirty.set()
+
+    def _changed(self, namespace: str, resource: str, kind: str, obj: dict[str, Any]) -> None:
+        api_kind = "Secret" if resource == "secrets" else "ConfigMap"
+        name = (obj.get("metadata") or {}).get("name")
+        if not isinstance(name, str):
+            return
+        if kind == "DELETED":
+            self.objects.pop((api_kind, namespace, name), None)
+        else:
+            self._store(api_kind, namespace, obj)
+        self._dirty.set()
+
+    def _store(self, kind: str, namespace: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        # Lists do not carry kind/apiVersion per item; the contract reads them.
+        obj = {
+            **obj,
+            "kind": kind,
+            "apiVersion": "v1",
+            "metadata": {**meta, "namespace": namespace},
+        }
+        self.objects[(kind, namespace, str(meta.get("name")))] = obj
+
+    async def _rebuild_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(COALESCE_SECONDS)
+            self._dirty.clear()
+            if not self.synced:
+                continue
+            snapshot = await asyncio.to_thread(
+                build_snapshot,
+                list(self.objects.values()),
+                self.runtime.settings.token_management,
+                self._cache,
+            )
+            for problem in snapshot.errors:
+                _log.error("object skipped: %s", problem)
+            self.runtime.swap(snapshot)
