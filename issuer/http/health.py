@@ -16,6 +16,8 @@ def health_routes(runtime: Runtime) -> list[web.RouteDef]:
         snapshots = runtime.snapshots
         if not snapshots.loaded:
             return web.json_response({"status": "loading"}, status=503)
-        return web.json_response({"status": "ready", "skipped": len(snapshots.current.errors)})
+        source = "in step" if runtime.source_healthy() else "unreachable; serving the last good"
+        skipped = len(snapshots.current.errors)
+        return web.json_response({"status": "ready", "skipped": skipped, "source": source})
 
     return [web.get("/healthz", healthz), web.get("/readyz", readyz)]
