@@ -125,6 +125,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
+    operator = commands.add_parser("operator", help="run the kopf operator")
+    scope = operator.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        action="append",
+        default=_env_list("namespace"),
+        help="namespace to reconcile (repeatable)",
+    )
+    scope.add_argument(
+        "--all-namespaces",
+        action="store_true",
+        default=bool(_env("all-namespaces")),
+        help="reconcile every namespace",
+    )
+    operator.set_defaults(run=_operator)
+
     render = commands.add_parser("render", help="print the objects the operator would write")
     render.add_argument("dir", type=Path)
     render.add_argument("--state-dir", type=Path, default=_env("state-dir", DEFAULT_STATE_DIR))
@@ -176,6 +192,15 @@ def _serve(args: argparse.Namespace) -> int:
     if options.workers > 1:
         return serve_workers(options)
     uvloop.run(serve(options))
+    return 0
+
+
+def _operator(args: argparse.Namespace) -> int:
+    from gatekey.operator.kube.main import run
+
+    if not args.namespace and not args.all_namespaces:
+        sys.exit("gatekey operator: --namespace NS (repeatable) or --all-namespaces is required")
+    run(list(args.namespace), args.all_namespaces)
     return 0
 
 
