@@ -28,6 +28,8 @@ _log = logging.getLogger("gatekey.issuer")
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 
 BASES = {"/auth": "Policy", "/credential": "ACL"}
+AUTHZ_SUBPATH = r"/authz/{tail:[\s\S]*}"
+"""Any sub-path, even with a newline in it: Envoy appends the original request path."""
 ENDPOINTS = tuple(
     Endpoint(management, type_) for management in ("Policy", "ACL") for type_ in ("JWT", "OAuth2")
 )
@@ -57,7 +59,7 @@ def create_app(runtime: Runtime) -> web.Application:
             ),
         ]
     authz = authz_handler(runtime)
-    routes += [web.route("*", "/authz", authz), web.route("*", "/authz/{tail:.*}", authz)]
+    routes += [web.route("*", "/authz", authz), web.route("*", AUTHZ_SUBPATH, authz)]
     routes += health_routes(runtime)
     routes += [web.get("/metrics", _metrics(runtime)), web.get("/openapi.json", _openapi(runtime))]
     app.add_routes(routes)

@@ -26,6 +26,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "invalid_client (WWW-Authenticate: Basic when Basic was used)",
         405: "method not allowed (Allow: POST)",
         413: "body over 64 KiB",
+        429: "too many failed authentications (Retry-After)",
         500: "server_error",
         503: "temporarily_unavailable: the token store is down",
     }
@@ -46,7 +47,7 @@ def _token_operation(base: str, leaf: str) -> dict[str, Any]:
         "requestBody": _form("TokenRequest"),
         "responses": {
             "200": _json("TokenResponse", "tokens, shaped by the Token Management Settings"),
-            **_errors(400, 401, 413, 500, 503),
+            **_errors(400, 401, 413, 429, 500, 503),
         },
     }
     get = {
@@ -63,7 +64,7 @@ def _token_operation(base: str, leaf: str) -> dict[str, Any]:
         ],
         "responses": {
             "200": _json("TokenResponse", "tokens"),
-            **_errors(400, 401, 405, 500, 503),
+            **_errors(400, 401, 405, 429, 500, 503),
         },
     }
     return {"post": post, "get": get}
@@ -95,7 +96,7 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _form("ClientCredentials"),
                 "responses": {
                     "200": _json("TokenResponse", "the new JWT"),
-                    **_errors(400, 401, 413, 500, 503),
+                    **_errors(400, 401, 413, 429, 500, 503),
                 },
             }
         }
@@ -107,7 +108,7 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _form("TokenParameter"),
                 "responses": {
                     "200": _json("Introspection", "active or not"),
-                    **_errors(400, 401, 413, 500, 503),
+                    **_errors(400, 401, 413, 429, 500, 503),
                 },
             }
         }
@@ -122,7 +123,7 @@ def _paths() -> dict[str, Any]:
                         "description": "revoked, or unknown",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    **_errors(400, 401, 413, 500, 503),
+                    **_errors(400, 401, 413, 429, 500, 503),
                 },
             }
         }

@@ -20,6 +20,7 @@ from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.runtime import Runtime, SnapshotHolder
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.store.sqlite import SQLiteStore
+from gatekey.issuer.throttle import ThrottleSettings
 from gatekey.operator import contract
 
 
@@ -86,7 +87,10 @@ class RunningIssuer:
 
 @contextmanager
 def running_issuer(
-    manifests: Path, state: Path, settings: IssuerSettings | None = None
+    manifests: Path,
+    state: Path,
+    settings: IssuerSettings | None = None,
+    throttle: ThrottleSettings | None = None,
 ) -> Iterator[RunningIssuer]:
     """Serve the manifests on 127.0.0.1 (a free port) until the block ends."""
     base_settings = settings or IssuerSettings()
@@ -111,7 +115,13 @@ def running_issuer(
         loop.run_until_complete(start())
         loop.run_forever()
 
-    runtime = Runtime(SnapshotHolder(build.snapshot), store, base_settings, clock=clock)
+    runtime = Runtime(
+        SnapshotHolder(build.snapshot),
+        store,
+        base_settings,
+        clock=clock,
+        throttle_settings=throttle or ThrottleSettings(),
+    )
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     runner, port = started.result(timeout=10)
