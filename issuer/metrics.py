@@ -1,5 +1,7 @@
 """Prometheus metrics (prometheus-client): requests and outcomes, latency, snapshot reloads."""
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from gatekey.issuer.audit import AuditEntry
@@ -37,6 +39,8 @@ class Metrics:
             "Objects left out of the current configuration because they are malformed.",
             registry=self.registry,
         )
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._latencies: dict[str, Any] = {}
 
     def observe(self, entry: AuditEntry) -> None:
         """Count one audited request. Grant names from clients are bounded to known ones."""

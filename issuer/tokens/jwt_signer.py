@@ -1,14 +1,14 @@
 """JWT access tokens signed on the hot path (RFC 9068 shape, RFC 7515 compact JWS).
 
-PyJWT signs: it is the fastest maintained JOSE library measured here
-(`shared/notes/performance-baseline.md`). Key objects are parsed once per
-``kid`` and reused.
+Keys are parsed once per ``kid`` (PyJWT's JWK parser) and signed with
+:class:`~gatekey.issuer.tokens.jws.CompactSigner`.
 """
 
 from typing import Any
 
 import jwt
 
+from gatekey.issuer.tokens.jws import CompactSigner
 from gatekey.operator.signing_keys import SigningKey
 
 ACCESS_TOKEN_TYP = "at+jwt"
@@ -33,11 +33,11 @@ class JwtSigner:
 
     def __init__(self, material: KeyMaterial | None = None) -> None:
         self.material = material or KeyMaterial()
+        self._signers: dict[str, CompactSigner] = {}
 
     def sign(self, claims: dict[str, Any], key: SigningKey) -> str:
-        return jwt.encode(
-            claims,
-            self.material(key),
-            algorithm=key.alg,
-            headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYP},
-        )
+        signer = self._signers.get(key.kid)
+        if signer is None:
+            header = {"kid": key.kid, "typ": ACCESS_TOKEN_TYP}
+            signer = self._signers[key.kid] = CompactSigner(key.alg, self.material(key), header)
+        return signer.sign(claims)

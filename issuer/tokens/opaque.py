@@ -3,6 +3,7 @@
 The prefix lets secret scanners find leaked tokens; only the digest is stored.
 """
 
+import itertools
 import secrets
 
 from gatekey.issuer.store.base import token_digest
@@ -17,6 +18,18 @@ def new_token(prefix: str) -> tuple[str, str]:
     return token, token_digest(token)
 
 
-def new_id() -> str:
-    """A random identifier (``jti``, chain id): 128 bits, base64url."""
-    return secrets.token_urlsafe(16)
+class _Ids:
+    """Unique, not secret, identifiers (``jti``, chain ids): a random 96-bit prefix per
+    process and a counter. Nothing is derived from them, so they need no CSPRNG call
+    each (one costs more than the rest of building the id)."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_urlsafe(12)
+        self._next = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._next):x}"
+
+
+new_id = _Ids()
+"""A new unique identifier."""

@@ -1,6 +1,7 @@
 """Durations as manifests spell them: ``30s``, ``15m``, ``1h``, ``7d`` or sums like ``1h30m``."""
 
 import re
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import Field
@@ -13,6 +14,7 @@ Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
 """A duration string; validated by pattern so the CRD schema carries the same rule."""
 
 
+@lru_cache(maxsize=1024)  # read on every token request; few distinct values exist
 def duration_seconds(value: str) -> int:
     """Seconds in a duration string that matched :data:`DURATION_PATTERN`."""
     return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(value))
