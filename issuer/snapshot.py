@@ -181,7 +181,8 @@ class ParseCache:
             loaded = json.loads(text)
             if not isinstance(loaded, dict):
                 raise TypeError(f"{key} is not an object")
-            found = (loaded, model.model_validate(loaded["spec"]))
+            # The validated spec replaces its raw form: 10,000 Credentials are held once.
+            found = (loaded, model.model_validate(loaded.pop("spec")))
         self._current[slot] = found
         return found
 
