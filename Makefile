@@ -10,7 +10,7 @@ PORT    ?= 8080
 STATE   ?= .gatekey
 
 .DEFAULT_GOAL := help
-.PHONY: help venv tools run test lint format bench clean
+.PHONY: help venv tools run test lint format bench crds e2e clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,8 +30,9 @@ run: venv ## Serve examples/quickstart on $(HOST):$(PORT) and print curl lines t
 	exec $(VENV)/bin/gatekey serve --manifests examples/quickstart --state-dir $(STATE) \
 		--host $(HOST) --port $(PORT)
 
-tools: ## Install the system tools the tests drive (nginx, ...) when missing
+tools: ## Install the system tools the tests drive (nginx, redis-server, helm) when missing
 	@scripts/install-tools.sh
+	@scripts/install-helm.sh >/dev/null
 
 test: venv tools ## Run every test (under CI=true a skipped test is a failure)
 	$(VENV)/bin/pytest -q
@@ -56,7 +57,18 @@ format: venv ## Format the code
 	$(VENV)/bin/ruff check --fix .
 
 bench: venv ## Benchmarks against the aiohttp ceiling, measured in the same run
+	@scripts/install-tools.sh --bench
 	$(PY) bench/issuance.py
+	$(PY) bench/authz.py
+	$(PY) bench/operator.py
+	$(PY) bench/cluster.py
+
+crds: venv ## Regenerate crds/ (and the chart's copies) from the model
+	$(PY) -I -m gatekey.operator.crdgen crds
+	cp crds/*.yaml charts/gatekey/crds/
+
+e2e: venv ## Opt-in suite against a real cluster (kind); never part of make test
+	$(PY) tests/e2e_cluster/run.py --kind
 
 clean: ## Remove the virtual environment and the state dir
 	rm -rf $(VENV) $(STATE)

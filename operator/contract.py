@@ -53,6 +53,9 @@ PAYLOAD_KEYS: Final[Mapping[str, str]] = {
     "jwks": JWKS_KEY,
 }
 
+NAME_PREFIX: Final = "gatekey-"
+"""Every Secret and ConfigMap name Gatekey chooses starts with this."""
+
 # Names of the objects the operator owns outright.
 SIGNING_KEYS_SECRET: Final = "gatekey-signing-keys"
 JWKS_CONFIGMAP: Final = "gatekey-jwks"

@@ -2,9 +2,9 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from gatekey.operator.model.base import Spec
+from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
@@ -31,7 +31,7 @@ Algorithm = Literal[
 class UserPool(Spec):
     """The authentication pool: a Secret whose key ``htpasswd`` holds ``user:hash`` lines."""
 
-    secret_name: Name
+    secret_name: Name = Field(description="A Secret whose key htpasswd holds user:hash lines.")
 
 
 class PolicyToken(TokenSettings):
@@ -44,15 +44,40 @@ class PolicyToken(TokenSettings):
 class AuthPolicySpec(Spec):
     """The desired state of an AuthPolicy."""
 
-    type: PolicyType
-    management: Management = "Policy"
+    model_config = Spec.model_config | ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                "!has(self.grantTypes) || !('password' in self.grantTypes) || has(self.userPool)",
+                "userPool.secretName is required when grantTypes allows password",
+            )
+        )
+    )
+
+    type: PolicyType = Field(description="JWT (self-contained tokens) or OAuth2 (opaque).")
+    management: Management = Field(
+        default="Policy",
+        description="Policy: the target's proxy key is the client (/auth). "
+        "ACL: Credentials naming the target are the clients (/credential).",
+    )
     target_ref: TargetRef
-    proxy_key_secret_name: Name | None = None
-    grant_types: GrantTypes = ("client_credentials",)
-    user_pool: UserPool | None = None
-    allow_url_parameters: bool = False
+    proxy_key_secret_name: Name | None = Field(
+        default=None,
+        description="Policy mode: the Secret with the proxy key (client_id, client_secret); "
+        "adopted if it exists, generated otherwise. Default <kind>-<name>-proxy-key.",
+    )
+    grant_types: GrantTypes = Field(
+        default=("client_credentials",), description="Grants allowed besides refresh_token."
+    )
+    user_pool: UserPool | None = Field(
+        default=None, description="The user pool of the password grant."
+    )
+    allow_url_parameters: bool = Field(
+        default=False, description="Also accept GET with the parameters in the query string."
+    )
     token: PolicyToken = PolicyToken()
-    token_management: TokenManagementOverride | None = None
+    token_management: TokenManagementOverride | None = Field(
+        default=None, description="Overrides of the issuer-wide Token Management Settings."
+    )
 
     _grants = field_validator("grant_types")(unique_grants)
 

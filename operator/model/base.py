@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 
 class Spec(BaseModel):
@@ -14,3 +15,12 @@ class Spec(BaseModel):
         frozen=True,
         validate_default=True,
     )
+
+
+def cel_rules(*rules: tuple[str, str]) -> JsonDict:
+    """``x-kubernetes-validations`` (CEL) for a model's CRD schema: ``(rule, message)`` pairs.
+
+    Written next to the Python validator that enforces the same rule, so that the API
+    server rejects what ``parse_document`` rejects; tests evaluate both on the same input.
+    """
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from gatekey.operator.model.base import Spec
+from gatekey.operator.model.base import Spec, cel_rules
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
@@ -57,8 +57,18 @@ class Target:
 class TargetRef(Spec):
     """What an AuthPolicy is attached to."""
 
-    kind: TargetKind
-    name: Name
+    # The Python check lives in AuthPolicySpec (its message names the field); same rule.
+    model_config = Spec.model_config | ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                "self.kind != 'ApiProxy' || !has(self.proxies) || size(self.proxies) == 0",
+                "targetRef.proxies is only for ProxyGroup and PolicyGroup",
+            )
+        )
+    )
+
+    kind: TargetKind = Field(description="ApiProxy, ProxyGroup or PolicyGroup.")
+    name: Name = Field(description="The target's name.")
     proxies: tuple[Name, ...] = Field(
         default=(),
         description="For ProxyGroup/PolicyGroup: the member ApiProxy names.",

@@ -2,9 +2,9 @@
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from gatekey.operator.model.base import Spec
+from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.common import CustomResource, Instant, Name, TargetKind
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 
@@ -33,6 +33,19 @@ RESERVED_CLAIM_NAMES = frozenset(
 )
 
 
+CLAIM_NAME_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+CLAIM_NAME_MAX = 253
+MAX_CLAIMS = 64
+"""A bound the API server needs to cost the CEL rule that compares claim names pairwise."""
+
+_RESERVED_CEL = "[" + ", ".join(f"'{n}'" for n in sorted(RESERVED_CLAIM_NAMES)) + "]"
+_JWT_NAMES_CEL = (
+    "self.claims.filter(c, !(has(c.secret) && c.secret) && "
+    "(!has(c.includeInJwt) || c.includeInJwt))"
+    ".map(c, has(c.claimName) ? c.claimName : c.key)"
+)
+
+
 class SecretKeyRef(Spec):
     """A key of a Secret in the Credential's namespace, as in Kubernetes env vars."""
 
@@ -49,15 +62,34 @@ class ValueFrom(Spec):
 class Claim(Spec):
     """One Credential Metadata entry."""
 
-    model_config = Spec.model_config | {"coerce_numbers_to_str": True}
+    model_config = Spec.model_config | ConfigDict(
+        coerce_numbers_to_str=True,
+        json_schema_extra=cel_rules(
+            (
+                "has(self.value) != has(self.valueFrom)",
+                "exactly one of value and valueFrom is required",
+            ),
+            (f"!(self.key in {_RESERVED_CEL})", "key is a reserved claim or response field name"),
+            (
+                f"!has(self.claimName) || !(self.claimName in {_RESERVED_CEL})",
+                "claimName is a reserved claim or response field name",
+            ),
+        ),
+    )
 
-    key: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
-    value: str | None = None
+    key: str = Field(min_length=1, max_length=CLAIM_NAME_MAX, pattern=CLAIM_NAME_PATTERN)
+    value: str | None = Field(
+        default=None,
+        # Numbers are accepted and kept as text, as the model coerces them.
+        json_schema_extra={"x-kubernetes-int-or-string": True},
+    )
     value_from: ValueFrom | None = None
     secret: bool = Field(default=False, description="Never put in a JWT.")
     include_in_jwt: bool = True
     include_in_token_response: bool = False
-    claim_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]+$")
+    claim_name: str | None = Field(
+        default=None, max_length=CLAIM_NAME_MAX, pattern=CLAIM_NAME_PATTERN
+    )
 
     @model_validator(mode="after")
     def _one_value_and_no_reserved_name(self) -> "Claim":
@@ -84,7 +116,9 @@ class AclEntry(Spec):
 
     kind: TargetKind
     name: Name
-    expires_at: Instant | None = None
+    expires_at: Instant | None = Field(
+        default=None, description="After this instant the entry grants nothing."
+    )
 
 
 class CredentialToken(TokenSettings):
@@ -98,13 +132,41 @@ class CredentialToken(TokenSettings):
 class CredentialSpec(Spec):
     """The desired state of a Credential."""
 
-    secret_name: Name | None = None
-    client_id: str | None = Field(default=None, min_length=1, pattern=r"^[\x21-\x7e]+$")
-    acl: tuple[AclEntry, ...] = ()
+    model_config = Spec.model_config | ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                f"!has(self.claims) || {_JWT_NAMES_CEL}.all(n, {_JWT_NAMES_CEL}"
+                ".exists_one(m, m == n))",
+                "claims must not put two entries under one JWT claim name",
+            )
+        )
+    )
+
+    secret_name: Name | None = Field(
+        default=None,
+        description="The Secret with client_id and client_secret (default <name>-credentials). "
+        "Adopted if it exists; if named here and missing, never generated.",
+    )
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A fixed client id, when the Secret has none; generated otherwise.",
+    )
+    acl: tuple[AclEntry, ...] = Field(
+        default=(), description="API Proxy ACL: the targets this client may get tokens for."
+    )
     token: CredentialToken = CredentialToken()
-    claims: tuple[Claim, ...] = ()
-    disabled: bool = False
-    expires_at: Instant | None = None
+    claims: tuple[Claim, ...] = Field(
+        default=(),
+        max_length=MAX_CLAIMS,
+        # Unique keys, checked by the API server itself (a list-map keyed by key).
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["key"]},
+    )
+    disabled: bool = Field(default=False, description="invalid_client; its tokens stop verifying.")
+    expires_at: Instant | None = Field(
+        default=None, description="After this instant the Credential is treated as disabled."
+    )
 
     @model_validator(mode="after")
     def _unique_claim_keys(self) -> "CredentialSpec":

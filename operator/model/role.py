@@ -2,9 +2,9 @@
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from gatekey.operator.model.base import Spec
+from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.common import CustomResource, Name
 
 SubjectKind = Literal["User", "Credential", "ApiProxy", "ProxyGroup", "PolicyGroup"]
@@ -13,6 +13,15 @@ SCOPE_PATTERN = r"^[\x21\x23-\x5b\x5d-\x7e]+$"  # RFC 6749 §3.3 scope-token
 
 class Subject(Spec):
     """One holder of a role."""
+
+    model_config = Spec.model_config | ConfigDict(
+        json_schema_extra=cel_rules(
+            (
+                "!has(self.pool) || self.kind == 'User'",
+                "pool is only meaningful for subjects of kind User",
+            )
+        )
+    )
 
     kind: SubjectKind
     name: str = Field(min_length=1)
@@ -30,9 +39,16 @@ class Subject(Spec):
 class RoleSpec(Spec):
     """The desired state of a Role."""
 
-    scope: str | None = Field(default=None, pattern=SCOPE_PATTERN)
+    scope: str | None = Field(
+        default=None,
+        pattern=SCOPE_PATTERN,
+        description="The scope value clients request and tokens carry (default: the name).",
+    )
     description: str = ""
-    subjects: tuple[Subject, ...] = ()
+    subjects: tuple[Subject, ...] = Field(
+        default=(),
+        description="Who holds the role: User (of a user pool), Credential, or a proxy target.",
+    )
 
 
 class Role(CustomResource):

@@ -8,7 +8,8 @@ from gatekey.operator.model.base import Spec
 from gatekey.operator.model.durations import Duration, duration_seconds
 
 GrantType = Literal["client_credentials", "password"]
-GrantTypes = Annotated[tuple[GrantType, ...], Field(min_length=1)]
+# max_length bounds the list for the API server's CEL cost estimate (duplicates are dropped).
+GrantTypes = Annotated[tuple[GrantType, ...], Field(min_length=1, max_length=8)]
 
 
 class Refresh(Spec):

@@ -1,0 +1,263 @@
+"""One pass over a namespace: gather, render, apply the objects, write statuses, post Events.
+
+The pass is the only place that writes. It renders the whole namespace, because
+one CR's objects depend on others (a Role changes a Credential's status, the older
+of two AuthPolicies on a target wins, a user-pool Secret feeds every policy that
+names it); writes only what differs (:mod:`plan`), so a pass over an unchanged
+namespace makes no request at all (restart idempotence).
+"""
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gatekey.operator.entropy import Entropy
+from gatekey.operator.kube import events
+from gatekey.operator.kube.api import ApiError, KubeApi
+from gatekey.operator.kube.observed import ObservedCR, observe_object
+from gatekey.operator.kube.plan import Clash, Create, Delete, Plan, Release, SourceKey, Update, plan
+from gatekey.operator.kube.resources import BY_KIND, EVENTS, SECRETS
+from gatekey.operator.kube.settings import OperatorOptions
+from gatekey.operator.kube.state import ClusterState, NamespaceView
+from gatekey.operator.kube.status import (
+    APPLY_FAILED,
+    OBJECT_CONFLICT,
+    Verdict,
+    became_ready,
+    desired_status,
+    status_patch,
+    verdict_of,
+)
+from gatekey.operator.model import AuthPolicy, Credential, Role
+from gatekey.operator.render import Rendered, RenderInput, render
+
+_log = logging.getLogger("gatekey.operator")
+Write = Create | Update | Delete | Release
+
+
+@dataclass(frozen=True)
+class PassOutcome:
+    """What a pass concluded: a verdict per CR, and whether any write failed."""
+
+    verdicts: Mapping[tuple[str, str], Verdict] = field(default_factory=dict)
+    failures: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.failures > 0
+
+
+class Reconciler:
+    """Runs passes; one instance per operator, passes serialised per namespace elsewhere."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        state: ClusterState,
+        options: OperatorOptions,
+        clock: Callable[[], datetime],
+        entropy: Entropy,
+    ) -> None:
+        self.api = api
+        self.state = state
+        self.options = options
+        self.clock = clock
+        self.entropy = entropy
+
+    async def reconcile(self, namespace: str) -> PassOutcome:
+        """Make ``namespace`` match what its CRs render."""
+        now = self.clock()
+        view = self.state.view(namespace)
+        rendered = render(_inputs(view, now, self.entropy, self.options))
+        invalid = {key for key, cr in view.crs.items() if cr.resource is None}
+        planned = plan(rendered.objects, view.objects, keep=invalid)
+        failed, clashes = await self._apply(namespace, planned)
+        verdicts = self._verdicts(view, rendered, failed, clashes | _clash_sources(planned))
+        notes = _notes(planned, failed, clashes)
+        await self._statuses(view, rendered, verdicts, notes, now)
+        return PassOutcome(verdicts, len(failed))
+
+    # Objects ----------------------------------------------------------------------------
+
+    async def _apply(
+        self, namespace: str, planned: Plan
+    ) -> tuple[dict[SourceKey, str], dict[SourceKey, str]]:
+        """Run the writes concurrently; CRs whose writes failed, and those blocked by a
+        ConfigMap that turned out to exist without Gatekey's labels."""
+        results = await asyncio.gather(
+            *(self._write(namespace, op) for op in planned.writes), return_exceptions=True
+        )
+        failed: dict[SourceKey, str] = {}
+        clashes: dict[SourceKey, str] = {}
+        for op, result in zip(planned.writes, results, strict=True):
+            if result is None:
+                continue
+            kind, name = op.key
+            conflict = isinstance(result, ApiError) and result.conflict
+            if conflict and isinstance(op, Create) and kind != SECRETS.kind:
+                # Created by someone else since the index was read: in the way.
+                for source in op.sources:
+                    clashes[source] = Clash(op.key, op.sources).message
+                continue
+            _log.warning(
+                "%s %s/%s: %s failed: %s", kind, namespace, name, type(op).__name__, result
+            )
+            for source in op.sources:
+                failed[source] = f"writing {kind} {name} failed: {result}"
+            if not op.sources:
+                failed[("", name)] = str(result)
+        return failed, clashes
+
+    async def _write(self, namespace: str, op: Write) -> BaseException | None:
+        kind, name = op.key
+        resource = BY_KIND[kind]
+        try:
+            if isinstance(op, Create):
+                created = await self.api.create(resource, namespace, op.body)
+                self.state.record_object(kind, namespace, name, observe_object(created), None)
+            elif isinstance(op, Update | Release):
+                patched = await self.api.merge_patch(resource, namespace, name, op.patch)
+                self.state.record_object(
+                    kind, namespace, name, observe_object(patched), op.base.resource_version
+                )
+            else:
+                try:
+                    await self.api.delete(resource, namespace, name, uid=op.base.uid)
+                except ApiError as error:
+                    if not error.not_found:
+                        raise
+                self.state.record_object(kind, namespace, name, None, op.base.resource_version)
+        except ApiError as error:
+            return error
+        return None
+
+    # Statuses and Events ----------------------------------------------------------------
+
+    def _verdicts(
+        self,
+        view: NamespaceView,
+        rendered: Rendered,
+        failed: Mapping[SourceKey, str],
+        clashes: Mapping[SourceKey, str],
+    ) -> dict[tuple[str, str], Verdict]:
+        verdicts = {}
+        for key, cr in view.crs.items():
+            verdict = verdict_of(cr, rendered.statuses.get(key))
+            if key in clashes and verdict.ready:
+                verdict = Verdict(False, OBJECT_CONFLICT, clashes[key])
+            elif key in failed and verdict.ready:
+                verdict = Verdict(False, APPLY_FAILED, failed[key])
+            verdicts[key] = verdict
+        return verdicts
+
+    async def _statuses(
+        self,
+        view: NamespaceView,
+        rendered: Rendered,
+        verdicts: Mapping[tuple[str, str], Verdict],
+        notes: Mapping[SourceKey, list[str]],
+        now: datetime,
+    ) -> None:
+        jobs = []
+        for key, cr in view.crs.items():
+            verdict = verdicts[key]
+            found = rendered.statuses.get(key)
+            fields = found.fields if found is not None and verdict.ready else {}
+            desired = desired_status(cr, verdict, fields, cr.status, now)
+            patch = status_patch(cr.status, desired)
+            posts = []
+            if self.options.post_events:
+                if notes.get(key):
+                    posts.append(
+                        events.event(cr, "Normal", "Applied", events.summary(notes[key]), now)
+                    )
+                flipped = became_ready(cr.status, desired)
+                if flipped is not None:
+                    posts.append(
+                        events.event(
+                            cr,
+                            "Normal" if flipped else "Warning",
+                            verdict.reason,
+                            verdict.message,
+                            now,
+                        )
+                    )
+            if patch is not None or posts:
+                jobs.append(self._report(cr, desired, patch, posts))
+        await asyncio.gather(*jobs)
+
+    async def _report(
+        self,
+        cr: ObservedCR,
+        desired: Mapping[str, Any],
+        patch: Mapping[str, Any] | None,
+        posts: list[dict[str, Any]],
+    ) -> None:
+        resource = BY_KIND[cr.kind]
+        if patch is not None:
+            try:
+                written = await self.api.merge_patch(
+                    resource, cr.namespace, cr.name, patch, subresource="status"
+                )
+            except ApiError as error:
+                if not error.not_found:  # deleted meanwhile: nothing to report on
+                    _log.warning("status of %s %s/%s: %s", cr.kind, cr.namespace, cr.name, error)
+                return
+            version = str((written.get("metadata") or {}).get("resourceVersion", ""))
+            self.state.record_status(cr, desired, version)
+        for body in posts:
+            try:
+                await self.api.create(EVENTS, cr.namespace, body)
+            except ApiError as error:  # Events are best effort, as client-go's recorder
+                _log.info(
+                    "event for %s %s/%s not posted: %s", cr.kind, cr.namespace, cr.name, error
+                )
+
+
+def _inputs(
+    view: NamespaceView, now: datetime, entropy: Entropy, options: OperatorOptions
+) -> RenderInput:
+    """What ``render`` reads, from the view: valid CRs, and every Secret's values."""
+    resources = [cr.resource for cr in view.crs.values() if cr.resource is not None]
+    secrets = view.secrets()
+    return RenderInput(
+        namespace=view.namespace,
+        policies=[r for r in resources if isinstance(r, AuthPolicy)],
+        credentials=[r for r in resources if isinstance(r, Credential)],
+        roles=[r for r in resources if isinstance(r, Role)],
+        secrets={name: dict(o.values) for name, o in secrets.items()},
+        # Gatekey's own Secrets (labelled, not adopted) are "generated": owned, not adopted.
+        generated=frozenset(n for n, o in secrets.items() if o.managed and not o.adopted),
+        now=now,
+        entropy=entropy,
+        settings=options.render,
+    )
+
+
+def _clash_sources(planned: Plan) -> dict[SourceKey, str]:
+    return {source: op.message for op in planned.clashes for source in op.sources}
+
+
+def _notes(
+    planned: Plan, failed: Mapping[SourceKey, str], clashes: Mapping[SourceKey, str]
+) -> dict[SourceKey, list[str]]:
+    """Per CR, the writes that succeeded, in words (for its Applied Event)."""
+    notes: dict[SourceKey, list[str]] = defaultdict(list)
+    for op in planned.writes:
+        kind, name = op.key
+        if isinstance(op, Create):
+            text = f"created {kind} {name}"
+        elif isinstance(op, Update):
+            text = f"updated {kind} {name} ({', '.join(op.changed)})"
+        elif isinstance(op, Release):
+            text = f"released {kind} {name}"
+        else:
+            text = f"deleted {kind} {name}"
+        for source in op.sources:
+            if source not in failed and source not in clashes:
+                notes[source].append(text)
+    return notes

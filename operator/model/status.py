@@ -1,0 +1,100 @@
+"""The ``status`` of the three kinds, as the operator writes it (DESIGN §2).
+
+Shapes follow the Kubernetes API conventions: a ``conditions`` list of
+``metav1.Condition`` (``type``, ``status``, ``reason``, ``message``,
+``lastTransitionTime``, ``observedGeneration``) keyed by ``type``, plus
+``observedGeneration`` and the fields each kind reports. The CRD schemas are
+generated from these models (``operator/crdgen.py``), so the operator and the
+API server agree on every field.
+"""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from gatekey.operator.model.base import Spec
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+READY_CONDITION = "Ready"
+"""The one condition type Gatekey sets, as cert-manager does."""
+
+REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+"""``metav1.Condition.reason``: CamelCase, as the convention asks."""
+
+
+class Condition(Spec):
+    """One condition, shaped as metav1.Condition."""
+
+    type: str = Field(min_length=1, max_length=316, description="Condition type: Ready.")
+    status: ConditionStatus
+    reason: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=REASON_PATTERN,
+        description="Why: a CamelCase constant such as Ready, Conflict or SecretMissing.",
+    )
+    message: str = Field(default="", max_length=32768, description="What a person should know.")
+    last_transition_time: datetime = Field(
+        description="When status last changed (not when the condition was last written)."
+    )
+    observed_generation: int = Field(
+        default=0, ge=0, description="The metadata.generation this condition was computed from."
+    )
+
+
+class CommonStatus(Spec):
+    """What every kind reports."""
+
+    conditions: tuple[Condition, ...] = Field(
+        default=(),
+        description="Ready: whether the issuer serves this object as written.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The metadata.generation the operator last acted on."
+    )
+
+
+class AuthPolicyStatus(CommonStatus):
+    """The observed state of an AuthPolicy."""
+
+    client_id: str | None = Field(default=None, description="Policy mode: the proxy key's id.")
+    proxy_key_secret_name: str | None = Field(
+        default=None, description="Policy mode: the Secret holding the proxy key."
+    )
+    endpoints: tuple[str, ...] = Field(default=(), description="The token paths this serves.")
+
+
+class CredentialStatus(CommonStatus):
+    """The observed state of a Credential."""
+
+    client_id: str | None = Field(default=None, description="The client id clients send.")
+    secret_name: str | None = Field(
+        default=None, description="The Secret with client_id and client_secret."
+    )
+    roles: tuple[str, ...] = Field(
+        default=(), description="Scopes this Credential holds through Roles."
+    )
+    acl: tuple[str, ...] = Field(
+        default=(),
+        description="ACL targets (Kind/name) served by an ACL-mode policy, not expired.",
+    )
+
+
+class RoleStatus(CommonStatus):
+    """The observed state of a Role."""
+
+    scope: str | None = Field(default=None, description="The scope value tokens carry.")
+    subjects: int | None = Field(default=None, ge=0, description="How many subjects hold it.")
+
+
+STATUS_MODELS: dict[str, type[CommonStatus]] = {
+    "AuthPolicy": AuthPolicyStatus,
+    "Credential": CredentialStatus,
+    "Role": RoleStatus,
+}
