@@ -40,6 +40,11 @@ def _env(flag: str, default: Any = None) -> Any:
     return os.environ.get("GATEKEY_" + flag.upper().replace("-", "_"), default)
 
 
+def _env_flag(flag: str) -> bool:
+    """A boolean flag's environment variable: 1, true, yes or on."""
+    return str(_env(flag, "")).strip().lower() in ("1", "true", "yes", "on")
+
+
 def _env_list(flag: str) -> list[str]:
     """A repeatable flag's environment variable: comma-separated values."""
     return [v.strip() for v in str(_env(flag, "")).split(",") if v.strip()]
@@ -84,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--kube",
         action="store_true",
-        default=bool(_env("kube")),
+        default=_env_flag("kube"),
         help="cluster mode: watch the operator's Secrets and ConfigMaps",
     )
     serve.add_argument(
@@ -136,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     scope.add_argument(
         "--all-namespaces",
         action="store_true",
-        default=bool(_env("all-namespaces")),
+        default=_env_flag("all-namespaces"),
         help="reconcile every namespace",
     )
     operator.set_defaults(run=_operator)

@@ -24,6 +24,17 @@ class IssuerSettings:
     """The ApiProxy names ``/authz`` checks for (any when empty); with exactly one,
     it is the proxy when ``X-Gatekey-Proxy`` is absent (sidecar mode)."""
 
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The client's address: behind trusted proxies, the nearest ``X-Forwarded-For``
+        hop that is not one of them (the hops further left could be forged)."""
+        if not forwarded_for or not self.trusts(peer):
+            return peer
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self.trusts(hop):
+                return hop
+        return hops[0] if hops else peer
+
     def trusts(self, peer: str | None) -> bool:
         """Whether ``peer`` (an IP address) is a trusted reverse proxy."""
         if not peer or not self.trusted_proxies:

@@ -22,7 +22,10 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
-        entry = audit.AuditEntry(endpoint=endpoint, source=request.remote)
+        source = runtime.settings.client_address(
+            request.remote, request.headers.get("X-Forwarded-For")
+        )
+        entry = audit.AuditEntry(endpoint=endpoint, source=source)
         response: web.StreamResponse | None = None
         try:
             response = await work(request, entry)
