@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import harness
 
 GATEKEY = str(Path(sys.executable).parent / "gatekey")
 MANIFEST = """\
@@ -38,12 +39,6 @@ spec:
   targetRef: {kind: ApiProxy, name: bench}
   token: {refresh: {enabled: true, ttl: 1h}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cores() -> tuple[str, str]:
@@ -120,7 +115,7 @@ def measure(
         ).stdout
     )
     basic = base64.b64encode(f"{key['client_id']}:{key['client_secret']}".encode()).decode()
-    port = free_port()
+    port = harness.free_port()
     command = [
         GATEKEY,
         "serve",
@@ -172,7 +167,7 @@ def main() -> None:
         folder = Path(tmp)
         (folder / "m").mkdir()
         (folder / "m" / "policy.yaml").write_text(MANIFEST)
-        redis_port = free_port()
+        redis_port = harness.free_port()
         redis = start(
             [
                 redis_server,

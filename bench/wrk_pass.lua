@@ -1,8 +1,10 @@
--- wrk script for bench/authz.py: GET with the given headers, count every response that
--- is not 200, and print one machine-readable summary line.
+-- wrk script for bench/issuance.py and bench/authz.py: send one kind of request, count
+-- every response that is not 200, and print one machine-readable summary line.
 --
--- Usage: wrk ... -s authz_get.lua URL -- "Name: value" "Name: value" ...
--- (the arguments reach init(); the request is built after init(), so setting it there works).
+-- Usage: wrk ... -s wrk_pass.lua [-H "Name: value" ...] URL [-- FORM_BODY]
+-- The headers go through wrk's own -H. With a body after "--", every request POSTs it
+-- as a form (a token request); without one, every request is a GET (an /authz check).
+-- (The arguments reach init(); the request is built after init(), so setting it there works.)
 
 local threads = {}
 
@@ -13,17 +15,15 @@ end
 
 function init(args)
   non_200 = 0
-  wrk.method = "GET"
-  for _, header in ipairs(args) do
-    local name, value = header:match("^([^:]+):%s*(.*)$")
-    if name then
-      wrk.headers[name] = value
-    end
+  if args[1] ~= nil then
+    wrk.method = "POST"
+    wrk.body = args[1]
+    wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
   end
 end
 
 function response(status, headers, body)
-  -- wrk itself only counts statuses > 399; a 204 or 3xx would be just as wrong here.
+  -- wrk itself only counts statuses > 399; a 201, 204 or 3xx would be just as wrong here.
   if status ~= 200 then
     non_200 = non_200 + 1
   end
