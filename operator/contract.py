@@ -46,12 +46,6 @@ CLIENT_ID_KEY: Final = "client_id"
 CLIENT_SECRET_KEY: Final = "client_secret"
 HTPASSWD_KEY: Final = "htpasswd"
 
-PAYLOAD_KEYS: Final[Mapping[str, str]] = {
-    "authpolicy": AUTHPOLICY_KEY,
-    "credential": CREDENTIAL_KEY,
-    "role": ROLE_KEY,
-    "jwks": JWKS_KEY,
-}
 
 NAME_PREFIX: Final = "gatekey-"
 """Every Secret and ConfigMap name Gatekey chooses starts with this."""

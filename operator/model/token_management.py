@@ -12,14 +12,6 @@ ResponseField = Literal["access_token", "token_type", "expires_in", "refresh_tok
 OptionalField = Literal["token_type", "expires_in", "refresh_token", "scope"]
 ExpiresInUnit = Literal["seconds", "milliseconds"]
 
-RESPONSE_FIELDS: tuple[ResponseField, ...] = (
-    "access_token",
-    "token_type",
-    "expires_in",
-    "refresh_token",
-    "scope",
-)
-
 
 class ScopeOverride(Spec):
     """Scope rules, each optional so that a partial override keeps the other defaults."""
