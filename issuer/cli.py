@@ -144,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
         default=_env_flag("all-namespaces"),
         help="reconcile every namespace",
     )
+    operator.add_argument(
+        "--liveness",
+        default=_env("liveness"),
+        help="serve kopf's liveness probe here, e.g. http://0.0.0.0:8081/healthz",
+    )
     operator.set_defaults(run=_operator)
 
     render = commands.add_parser("render", help="print the objects the operator would write")
@@ -205,7 +210,7 @@ def _operator(args: argparse.Namespace) -> int:
 
     if not args.namespace and not args.all_namespaces:
         sys.exit("gatekey operator: --namespace NS (repeatable) or --all-namespaces is required")
-    run(list(args.namespace), args.all_namespaces)
+    run(list(args.namespace), args.all_namespaces, args.liveness)
     return 0
 
 

@@ -47,6 +47,7 @@ async def operate(
     entropy: Entropy | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
     stop_flag: asyncio.Event | threading.Event | None = None,
+    liveness_endpoint: str | None = None,
 ) -> None:
     """Run the operator until ``stop_flag`` is set (or the process is signalled)."""
     if bool(namespaces) == all_namespaces:
@@ -63,12 +64,16 @@ async def operate(
             standalone=True,  # no KopfPeering resources: run one replica (leader election aside)
             ready_flag=ready_flag,
             stop_flag=stop_flag,
+            liveness_endpoint=liveness_endpoint,
         )
     finally:
         await runtime.close()
 
 
-def run(namespaces: list[str], all_namespaces: bool) -> None:
+def run(namespaces: list[str], all_namespaces: bool, liveness: str | None = None) -> None:
     """The ``gatekey operator [--namespace NS ... | --all-namespaces]`` command (uvloop, as
-    ``gatekey serve``; kopf stops cleanly on SIGTERM/SIGINT in the main thread)."""
-    uvloop.run(operate(namespaces, all_namespaces=all_namespaces))
+    ``gatekey serve``; kopf stops cleanly on SIGTERM/SIGINT in the main thread).
+
+    ``liveness`` is kopf's liveness endpoint (``http://0.0.0.0:8081/healthz``): it
+    answers while the operator's tasks are alive, for a Kubernetes liveness probe."""
+    uvloop.run(operate(namespaces, all_namespaces=all_namespaces, liveness_endpoint=liveness))

@@ -199,19 +199,26 @@ def test_the_operator_deployment(rendered: Rendered) -> None:
     deployment = component(rendered("default"), "Deployment", "operator")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    liveness = "--liveness=http://0.0.0.0:8081/healthz"
     assert args_of(rendered("default"), "operator", "operator") == [
         "operator",
+        liveness,
         f"--namespace={NAMESPACE}",
     ]
     assert args_of(rendered("namespaces"), "operator", "operator") == [
         "operator",
+        liveness,
         "--namespace=shop",
         "--namespace=billing",
     ]
     assert args_of(rendered("cluster-wide"), "operator", "operator") == [
         "operator",
+        liveness,
         "--all-namespaces",
     ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "health", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
 
 
 def test_redis_url_becomes_the_store(rendered: Rendered) -> None:
