@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
@@ -22,6 +22,7 @@ from gatekey.operator.model import Target, TokenManagement
 from gatekey.operator.model.authpolicy import AuthPolicySpec, PolicyToken
 from gatekey.operator.model.credential import Claim, CredentialSpec, CredentialToken
 from gatekey.operator.model.role import RoleSpec
+from gatekey.operator.model.token_management import ResponseField
 from gatekey.operator.signing_keys import SigningKey, active_key
 
 
@@ -157,6 +158,7 @@ class Snapshot:
 
 
 SpecModel = AuthPolicySpec | CredentialSpec | RoleSpec
+RESPONSE_FIELD_NAMES: tuple[ResponseField, ...] = get_args(ResponseField)
 
 
 class ParseCache:
@@ -244,6 +246,10 @@ class _Builder:
                 continue
             if view.client_id in credentials or view.client_id in proxy_keys:
                 self._skip(obj, ValueError(f"client id {view.client_id} is already in use"))
+                continue
+            clash = _response_name_clash(view, acl_policies, self.defaults)
+            if clash:
+                self._skip(obj, ValueError(f"claim key {clash!r} is a configured response field"))
                 continue
             credentials[view.client_id] = view
         target_roles: dict[Target, set[str]] = defaultdict(set)
@@ -413,6 +419,23 @@ class _Builder:
         self.errors.append(
             f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}: skipped ({reason})"
         )
+
+
+def _response_name_clash(
+    view: CredentialView,
+    acl_policies: Mapping[tuple[Target, str], PolicyView],
+    defaults: TokenManagement,
+) -> str | None:
+    """A metadata key equal to a response field name that applies to this Credential
+    (issuer-wide, or renamed by a policy its ACL reaches): DESIGN §2 rejects it."""
+    settings = [defaults.response] + [
+        policy.settings.response
+        for entry in view.spec.acl
+        for type_ in ("JWT", "OAuth2")
+        if (policy := acl_policies.get((Target(view.namespace, entry.kind, entry.name), type_)))
+    ]
+    names = {s.name(field) for s in settings for field in RESPONSE_FIELD_NAMES}
+    return next((c.key for c in view.claims if c.key in names), None)
 
 
 def _ns_name(obj: Manifest) -> tuple[str, str]:

@@ -247,3 +247,18 @@ def test_algorithm_and_settings_come_from_the_first_matching_acl_entry(start_iss
     assert pyjwt.get_unverified_header(body["access_token"])["alg"] == "EdDSA"
     claims = verified_claims(issuer, body["access_token"], "/credential")
     assert claims["aud"] == ["ApiProxy/billing", "ProxyGroup/shop", "ApiProxy/orders"]
+
+
+def test_metadata_key_equal_to_a_configured_response_field_is_rejected(start_issuer):
+    renamed = {"response": {"fieldNames": {"access_token": "token"}}}
+    issuer = start_issuer(
+        policy("shop", "OAuth2", "ProxyGroup/shop", management="ACL", tokenManagement=renamed),
+        credential(
+            "billing",
+            ["ProxyGroup/shop"],
+            claims=[{"key": "token", "value": "x", "includeInTokenResponse": True}],
+        ),
+    )
+    assert any("'token' is a configured response field" in e for e in issuer.build.snapshot.errors)
+    refused = issuer.post("/credential/token", form(issuer, "client_credentials"))
+    assert refused.status_code == 401
