@@ -228,9 +228,8 @@ def _show_key(args: argparse.Namespace) -> int:
     source = EmbeddedSource(args.manifests, StateDir(args.state_dir), IssuerSettings())
     build = source.build()
     rendered = build.rendered.get(args.namespace)
-    resources = source.folder.load().resources.values()
     secret_name = None
-    for resource in resources:
+    for resource in build.resources:
         if resource.metadata.namespace != args.namespace:
             continue
         if (

@@ -160,9 +160,7 @@ def _acl_targets(
 ) -> tuple[PolicyView, ...]:
     """ACL-mode policies of the endpoint's type on the live ACL entries, in ACL order."""
     found: dict[str, PolicyView] = {}
-    for entry in cred.spec.acl:
-        if entry.expires_at is not None and entry.expires_at <= now:
-            continue
+    for entry in cred.acl_at(now):
         policy = snapshot.acl_policies.get(
             (Target(cred.namespace, entry.kind, entry.name), endpoint.type)
         )

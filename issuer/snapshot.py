@@ -20,7 +20,7 @@ from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.model import Target, TokenManagement
 from gatekey.operator.model.authpolicy import AuthPolicySpec, PolicyToken
-from gatekey.operator.model.credential import Claim, CredentialSpec, CredentialToken
+from gatekey.operator.model.credential import AclEntry, Claim, CredentialSpec, CredentialToken
 from gatekey.operator.model.role import RoleSpec
 from gatekey.operator.model.token_management import ResponseField
 from gatekey.operator.signing_keys import SigningKey, active_key
@@ -108,6 +108,10 @@ class CredentialView:
     @property
     def token(self) -> CredentialToken:
         return self.spec.token
+
+    def acl_at(self, now: datetime) -> tuple[AclEntry, ...]:
+        """The ACL entries in force at ``now`` (past ``expiresAt`` ones left out)."""
+        return tuple(e for e in self.spec.acl if e.expires_at is None or now < e.expires_at)
 
     def enabled_at(self, now: datetime) -> bool:
         """Not disabled and not past ``expiresAt``."""

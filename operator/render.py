@@ -21,6 +21,7 @@ from gatekey.operator.contract import ConfigKind, Manifest
 from gatekey.operator.entropy import Entropy
 from gatekey.operator.model import AuthPolicy, Credential, Role, Target
 from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
+from gatekey.operator.model.token_settings import TokenSettings
 from gatekey.operator.signing_keys import SigningKey, plan_keys, public_jwks
 
 SecretValues = Mapping[str, str]
@@ -473,8 +474,8 @@ def _retention(
     policies: Iterable[AuthPolicy], credentials: Iterable[Credential]
 ) -> timedelta | None:
     """The longest access-token life a key may have signed for; None if any is immortal."""
-    settings = [p.spec.token for p in policies if p.spec.type == "JWT"]
-    settings += [c.spec.token for c in credentials]  # type: ignore[misc]
+    settings: list[TokenSettings] = [p.spec.token for p in policies if p.spec.type == "JWT"]
+    settings += [c.spec.token for c in credentials]
     if any(s.immortal for s in settings):
         return None
     return timedelta(seconds=max((s.ttl_seconds for s in settings), default=0))

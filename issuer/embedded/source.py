@@ -20,7 +20,7 @@ from gatekey.issuer.snapshot import ParseCache, Snapshot, build_snapshot
 from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.entropy import Entropy, SystemEntropy
-from gatekey.operator.model import AuthPolicy, Credential, ManifestError, Role, Secret
+from gatekey.operator.model import AuthPolicy, Credential, ManifestError, Resource, Role, Secret
 from gatekey.operator.render import Rendered, RenderInput, RenderSettings, render
 
 _log = logging.getLogger("gatekey.embedded")
@@ -37,6 +37,8 @@ class Build:
     rendered: dict[str, Rendered]
     snapshot: Snapshot
     errors: tuple[ManifestError, ...]
+    resources: tuple[Resource, ...] = ()
+    """The manifests in force (last good versions included)."""
 
 
 class EmbeddedSource:
@@ -119,7 +121,9 @@ class EmbeddedSource:
         snapshot = build_snapshot(objects, self.settings.token_management, self._cache)
         for problem in snapshot.errors:
             _log.error("object skipped: %s", problem)
-        return Build(tuple(objects), rendered, snapshot, loaded.errors)
+        return Build(
+            tuple(objects), rendered, snapshot, loaded.errors, tuple(loaded.resources.values())
+        )
 
     def _save_generated(
         self, namespace: str, result: Rendered, saved: dict[tuple[str, str], dict[str, str]]

@@ -74,8 +74,5 @@ def _covers(token: Verified, proxy: str, snapshot: Snapshot, now: float) -> bool
     cred = snapshot.credentials.get(token.client_id)
     if cred is None:
         return False
-    moment = instant(now)
-    acl = {
-        f"{e.kind}/{e.name}" for e in cred.spec.acl if e.expires_at is None or e.expires_at > moment
-    }
+    acl = {f"{e.kind}/{e.name}" for e in cred.acl_at(instant(now))}
     return not reach.isdisjoint(acl)
