@@ -30,9 +30,10 @@ run: venv ## Serve examples/quickstart on $(HOST):$(PORT) and print curl lines t
 	exec $(VENV)/bin/gatekey serve --manifests examples/quickstart --state-dir $(STATE) \
 		--host $(HOST) --port $(PORT)
 
-tools: ## Install the system tools the tests drive (nginx, redis-server, helm) when missing
+tools: ## Install the tools the tests drive (nginx, redis, podman, helm, the Kubernetes control plane)
 	@scripts/install-tools.sh
 	@scripts/install-helm.sh >/dev/null
+	@scripts/install-controlplane.sh >/dev/null
 
 test: venv tools ## Run every test (under CI=true a skipped test is a failure)
 	$(VENV)/bin/pytest -q

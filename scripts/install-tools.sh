@@ -3,7 +3,8 @@
 # on Debian). Run by `make tools`, before `make test`.
 #
 #   scripts/install-tools.sh          what the tests need: nginx built with auth_request,
-#                                     redis-server
+#                                     redis-server; podman, runc and mmdebstrap (the image
+#                                     tests build and run the image)
 #   scripts/install-tools.sh --bench  the same, plus wrk for bench/*.py
 #
 # Without root, or on a machine without apt-get, it only says what is missing and exits 0:
@@ -50,6 +51,13 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
     missing+=(redis-server)
 fi
+# The image: podman builds and runs it with runc (crun, podman's default, fails on these
+# machines' cgroup layout); mmdebstrap makes the Debian base (no registry can be reached).
+for tool in podman runc mmdebstrap; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        missing+=("$tool")
+    fi
+done
 if $want_bench && ! command -v wrk >/dev/null 2>&1; then
     missing+=(wrk)
 fi
@@ -70,7 +78,8 @@ export DEBIAN_FRONTEND=noninteractive
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # --no-install-recommends: the tests run nginx and redis-server themselves, on their own
-# ports and configs; nothing else from the recommended set is used. Debian's postinst may
+# ports and configs; nothing else from the recommended set is used (podman runs with
+# --network=host and the runtime named in scripts/image/containers.conf). Debian's postinst may
 # start the system services (nginx on 80, redis on 6379); the tests neither need nor mind
 # them.
 if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
