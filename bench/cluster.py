@@ -13,6 +13,10 @@ Run: ``.venv/bin/python bench/cluster.py [--changes 100] [--credentials 10000]``
 
 The emulator is the test suite's (``tests/support``). Nothing is asserted on time;
 the figures are printed (docs/performance.md keeps them with the command).
+
+``--real``: the same on a real kube-apiserver and etcd (bench/realkube.py, built by
+scripts/install-controlplane.sh); the operator then runs as ``gatekey operator``, a
+process, and every client speaks TLS with client certificates.
 """
 
 import argparse
@@ -71,9 +75,12 @@ def kubeconfig(folder: Path, url: str) -> Path:
     return path
 
 
-def start_issuer(folder: Path, url: str) -> tuple[subprocess.Popen[bytes], str, float]:
+def start_issuer(
+    folder: Path, url: str, config: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str, float]:
     """``gatekey serve --kube``; its URL and the seconds until ``/readyz`` said 200."""
     port = free_port()
+    config = config or kubeconfig(folder, url)
     started = time.perf_counter()
     process = subprocess.Popen(
         [
@@ -81,7 +88,7 @@ def start_issuer(folder: Path, url: str) -> tuple[subprocess.Popen[bytes], str, 
             "serve",
             "--kube",
             "--kubeconfig",
-            str(kubeconfig(folder, url)),
+            str(config),
             "--port",
             str(port),
             "--state-dir",
@@ -165,6 +172,62 @@ def propagation(changes: int) -> list[float]:
             emulator.stop()
 
 
+def propagation_real(cluster: Any, changes: int) -> list[float]:
+    from bench.realkube import operator_process
+
+    namespace = cluster.namespace("propagation")
+    kube = cluster.client()
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        operator_process(cluster.operator_config(namespace, Path(folder)), namespace),
+    ):
+        kube.create(policy_doc(), namespace)
+        kube.create(credential_doc("svc"), namespace)
+        secret = None
+        while secret is None:
+            secret = kube.get("Secret", namespace, "svc-credentials")
+            time.sleep(0.05)
+        values = contract.secret_values(secret)
+        client = (values["client_id"], values["client_secret"])
+        issuer, url, _ = start_issuer(
+            Path(folder), cluster.url, cluster.admin_config(Path(folder), namespace)
+        )
+        try:
+            delays = []
+            for change in range(1, changes + 1):
+                started = time.perf_counter()
+                kube.patch(
+                    "Credential",
+                    namespace,
+                    "svc",
+                    {"spec": credential_doc("svc", str(change))["spec"]},
+                )
+                while token_version(url, client) != str(change):
+                    time.sleep(0.005)
+                delays.append(time.perf_counter() - started)
+            return delays
+        finally:
+            issuer.terminate()
+            issuer.wait(10)
+
+
+def startup_real(cluster: Any, credentials: int) -> tuple[float, float, float]:
+    namespace = cluster.namespace("startup")
+    objects = rendered_objects(credentials, namespace)
+    written = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        clients = [cluster.client() for _ in range(8)]
+        list(pool.map(lambda i: clients[i % 8].create(objects[i], namespace), range(len(objects))))
+    written = time.perf_counter() - written
+    with tempfile.TemporaryDirectory() as folder:
+        config = cluster.admin_config(Path(folder), namespace)
+        issuer, _, ready = start_issuer(Path(folder), cluster.url, config)
+        memory = rss_mib(issuer.pid)
+        issuer.terminate()
+        issuer.wait(10)
+    return written, ready, memory
+
+
 def token_version(url: str, client: tuple[str, str]) -> str | None:
     response = requests.post(
         url + "/credential/token",
@@ -178,13 +241,13 @@ def token_version(url: str, client: tuple[str, str]) -> str | None:
     return response.json().get("version") if response.status_code == 200 else None
 
 
-def startup(credentials: int) -> tuple[float, float, float]:
-    """Seconds to write the objects, seconds to ready, resident MiB of the issuer."""
+def rendered_objects(credentials: int, namespace: str = "default") -> list[dict[str, Any]]:
+    """What the operator writes for the policy and ``credentials`` Credentials, no owners."""
     docs = [policy_doc()] + [credential_doc(f"c{i}") for i in range(credentials)]
     resources = [parse_document(d, "bench", str(i)) for i, d in enumerate(docs)]
     rendered = render(
         RenderInput(
-            "default",
+            namespace,
             [resources[0]],
             resources[1:],
             [],
@@ -196,6 +259,12 @@ def startup(credentials: int) -> tuple[float, float, float]:
     objects = list(rendered.objects)
     for obj in objects:
         obj["metadata"].pop("ownerReferences", None)
+    return objects
+
+
+def startup(credentials: int) -> tuple[float, float, float]:
+    """Seconds to write the objects, seconds to ready, resident MiB of the issuer."""
+    objects = rendered_objects(credentials)
     emulator = EmulatorThread().start()
     kube = KubeClient(emulator.url)
     try:
@@ -218,16 +287,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--credentials", type=int, default=10_000)
+    parser.add_argument("--real", action="store_true", help="a real kube-apiserver and etcd")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
-    delays = propagation(args.changes)
+    if args.real:
+        from bench.realkube import real_cluster
+
+        with real_cluster() as cluster:
+            print(
+                f"machine: {os.cpu_count()} cores; real kube-apiserver ({cluster.plane.bin.name})"
+            )
+            report(
+                args,
+                propagation_real(cluster, args.changes),
+                startup_real(cluster, args.credentials),
+            )
+        return
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; emulator")
+    report(args, propagation(args.changes), startup(args.credentials))
+
+
+def report(
+    args: argparse.Namespace, delays: list[float], figures: tuple[float, float, float]
+) -> None:
     quantiles = statistics.quantiles(delays, n=100)
     print(
         f"propagation over {len(delays)} Credential changes (CR write -> issuer serves it): "
         f"p50 {statistics.median(delays) * 1000:.0f} ms, p99 {quantiles[98] * 1000:.0f} ms, "
         f"max {max(delays) * 1000:.0f} ms (goal p99 < 2 s)"
     )
-    written, ready, memory = startup(args.credentials)
+    written, ready, memory = figures
     print(
         f"start-up with {args.credentials:,} Credentials ({2 * args.credentials:,} objects, "
         f"written in {written:.1f} s): ready in {ready:.2f} s (goal < 5 s), "

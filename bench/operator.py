@@ -19,6 +19,11 @@ concurrency: what the API work costs with no operator logic at all.
 Goal (issue 4): under 30 s for 1,000 Credentials, growing linearly from 100.
 Nothing is asserted: the figures are printed. Exit status 1 if a run did not
 converge within its deadline.
+
+``--real``: the same on a real kube-apiserver and etcd (bench/realkube.py, built by
+scripts/install-controlplane.sh), with ``gatekey operator`` as a process under a
+ServiceAccount; its writes are counted from the API server's audit log, and the ceiling
+sends the same writes to the same server.
 """
 
 import sys
@@ -32,6 +37,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import logging  # noqa: E402
 import platform  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
@@ -86,9 +92,9 @@ def expected_objects(count: int) -> int:
     return 2 * count + 3 + roles + 1 + 1 + 2
 
 
-def converged(kube: KubeClient, docs: list[dict[str, Any]], count: int) -> bool:
+def converged(kube: KubeClient, docs: list[dict[str, Any]], count: int, ns: str = NS) -> bool:
     for kind in ("AuthPolicy", "Role", "Credential"):
-        items = kube.list(kind, NS)
+        items = kube.list(kind, ns)
         if len(items) != sum(1 for d in docs if d["kind"] == kind):
             return False
         for item in items:
@@ -98,10 +104,42 @@ def converged(kube: KubeClient, docs: list[dict[str, Any]], count: int) -> bool:
                 return False
             if status.get("observedGeneration") != item["metadata"]["generation"]:
                 return False
-    objects = len(kube.list("Secret", NS, contract.SELECTOR)) + len(
-        kube.list("ConfigMap", NS, contract.SELECTOR)
+    objects = len(kube.list("Secret", ns, contract.SELECTOR)) + len(
+        kube.list("ConfigMap", ns, contract.SELECTOR)
     )
     return objects == expected_objects(count)
+
+
+def run_real(cluster: Any, count: int, deadline: float) -> dict[str, Any]:
+    """The same measurement on the real API server, in a fresh namespace."""
+    from bench.realkube import operator_process
+
+    namespace = cluster.namespace(f"{NS}-{count}")
+    with tempfile.TemporaryDirectory() as folder:
+        config = cluster.operator_config(namespace, Path(folder))
+        with operator_process(config, namespace):
+            time.sleep(2)  # its start-up, which the emulator's thread has done before start()
+            docs = manifests(count)
+            clients = [cluster.client() for _ in range(CLIENTS)]
+            started = time.perf_counter()
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                list(
+                    pool.map(
+                        lambda i: clients[i % CLIENTS].create(docs[i], namespace),
+                        range(len(docs)),
+                    )
+                )
+            applied = time.perf_counter() - started
+            ok = False
+            while time.perf_counter() - started < deadline:
+                if converged(clients[0], docs, count, namespace):
+                    ok = True
+                    break
+                time.sleep(0.25)
+            elapsed = time.perf_counter() - started
+    by_operator = cluster.operator_writes(namespace)
+    by_operator = Counter({(m, p, s): n for (m, p, s), n in by_operator.items() if n})
+    return {"count": count, "ok": ok, "applied": applied, "ready": elapsed, "writes": by_operator}
 
 
 def run(count: int, deadline: float) -> dict[str, Any]:
@@ -136,10 +174,16 @@ def run(count: int, deadline: float) -> dict[str, Any]:
     return {"count": count, "ok": ok, "applied": applied, "ready": elapsed, "writes": by_operator}
 
 
-async def _ceiling_writes(url: str, writes: Counter[tuple[str, str, str | None]]) -> float:
+async def _ceiling_writes(
+    url: str,
+    writes: Counter[tuple[str, str, str | None]],
+    ssl: Any = None,
+    NS: str = NS,
+) -> float:
     """Send as many creates and status patches as the operator did, 16 at a time."""
     limit = asyncio.Semaphore(16)
-    async with aiohttp.ClientSession() as session:
+    connector = aiohttp.TCPConnector(ssl=ssl) if ssl is not None else None
+    async with aiohttp.ClientSession(connector=connector) as session:
         crs = writes[("PATCH", "credentials", "status")] + writes[("PATCH", "roles", "status")]
         names = [f"c{i}" for i in range(max(crs, 1))]
         for name in names:  # the CRs whose status gets patched (not timed)
@@ -164,7 +208,13 @@ async def _ceiling_writes(url: str, writes: Counter[tuple[str, str, str | None]]
                 meta = {"name": f"{kind}-{i}"}
                 body: dict[str, Any] = {"metadata": meta, "data": {"k": "dg=="}}
                 if kind == "events":
-                    body = {"metadata": meta, "involvedObject": {"name": "x"}, "reason": "R"}
+                    body = {
+                        "metadata": meta,
+                        "involvedObject": {"name": "x", "namespace": NS, "kind": "Credential"},
+                        "reason": "R",
+                        "message": "m",
+                        "type": "Normal",
+                    }
                 jobs.append(post(f"/api/v1/namespaces/{NS}/{kind}", body))
         for i in range(crs):
             status = {"status": {"observedGeneration": 1, "clientId": f"id-{i}"}}
@@ -183,21 +233,46 @@ def ceiling(writes: Counter[tuple[str, str, str | None]]) -> float:
         emulator.stop()
 
 
+def ceiling_real(cluster: Any, writes: Counter[tuple[str, str, str | None]], count: int) -> float:
+    namespace = cluster.namespace(f"{NS}-ceiling-{count}")
+    return asyncio.run(_ceiling_writes(cluster.url, writes, cluster.ssl_context(), namespace))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--deadline", type=float, default=120.0)
+    parser.add_argument("--real", action="store_true", help="a real kube-apiserver and etcd")
     args = parser.parse_args()
+    if args.real:
+        from bench.realkube import real_cluster
+
+        with real_cluster() as cluster:
+            return report(
+                args,
+                lambda count: run_real(cluster, count, args.deadline),
+                lambda writes, count: ceiling_real(cluster, writes, count),
+                f"real kube-apiserver ({cluster.plane.bin.name})",
+            )
+    return report(
+        args, lambda count: run(count, args.deadline), lambda w, _: ceiling(w), "emulator"
+    )
+
+
+def report(args: argparse.Namespace, measure: Any, roof: Any, server: str) -> int:
     logging.basicConfig(level=logging.ERROR)
     for name in ("kopf", "aiohttp.access", "gatekey"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
-    print(f"# {platform.python_implementation()} {platform.python_version()}, {platform.machine()}")
+    print(
+        f"# {platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}, {server}"
+    )
     results = []
     for count in args.sizes:
-        result = run(count, args.deadline)
+        result = measure(count)
         total = sum(result["writes"].values())
-        result["ceiling"] = ceiling(result["writes"])
+        result["ceiling"] = roof(result["writes"], count)
         results.append(result)
         each = 1000 * result["ready"] / count
         print(

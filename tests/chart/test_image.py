@@ -1,6 +1,6 @@
-"""The Dockerfile, checked without a container engine (none runs on these machines).
+"""The Dockerfile, read as text (tests/realkube/test_image.py builds and runs the image).
 
-What can be checked here: the instructions the chart relies on (the `gatekey` entrypoint, a
+What is checked here, in a second: the instructions the chart relies on (the `gatekey` entrypoint, a
 numeric non-root user, the state dir), and the build stage's wheel, built from exactly the
 files the Dockerfile copies after .dockerignore, which must hold every package of Gatekey.
 """
@@ -67,8 +67,10 @@ def ignored(relative: str) -> bool:
 def test_the_image_instructions() -> None:
     steps = instructions()
     froms = [args for word, args in steps if word == "FROM"]
-    assert froms[0] == "${PYTHON_IMAGE} AS build"
+    assert froms[0] == "${BUILD_IMAGE} AS build"
+    assert froms[-1] == "${PYTHON_IMAGE}"
     assert ("ARG", "PYTHON_IMAGE=python:3.11-slim") in steps
+    assert ("ARG", "BUILD_IMAGE=${PYTHON_IMAGE}") in steps
     assert steps[-1] == ("CMD", '["--help"]')
     assert ("ENTRYPOINT", '["gatekey"]') in steps
     # The last USER is numeric (runAsNonRoot can check it) and not root.
