@@ -156,6 +156,7 @@ def test_quickstart_tokens_in_both_modes(stack: Stack, kubectl: Kubectl) -> None
     billing = client(kubectl, stack.namespace, "billing-service-credentials")
     acl = token(stack.url, billing, "/credential/jwt", scope="orders.read")
     assert acl.status_code == 200, acl.text
+    assert acl.json()["tier"] == "gold"  # a claim shown in the token response
     assert authz(stack.url, acl.json()["access_token"], "payments") == 200
 
 
@@ -231,7 +232,12 @@ def test_garbage_collection_and_an_adopted_secret(stack: Stack, kubectl: Kubectl
     )
     assert byo.status_code == 200
 
+    generated = client(kubectl, ns, "generated-credentials")
+    gone = eventually(lambda: (r := token(stack.url, generated, "/credential/jwt")).ok and r).json()
+    assert authz(stack.url, gone["access_token"]) == 200
+
     kubectl.run("delete", "-n", ns, "credential/generated", "credential/byo")
+    eventually(lambda: authz(stack.url, gone["access_token"]) == 401)
     eventually(lambda: kubectl.get("secret", "generated-credentials", ns) is None, timeout=30)
     eventually(lambda: kubectl.get("configmap", "gatekey-credential-generated", ns) is None)
     kept = eventually(
