@@ -160,7 +160,13 @@ def propagation(changes: int) -> list[float]:
             delays = []
             for change in range(1, changes + 1):
                 started = time.perf_counter()
-                kube.replace(credential_doc("svc", str(change)), "default")
+                # A merge patch, as kubectl edit: a PUT without the resourceVersion is a 409.
+                kube.patch(
+                    "Credential",
+                    "default",
+                    "svc",
+                    {"spec": credential_doc("svc", str(change))["spec"]},
+                )
                 while token_version(url, client) != str(change):
                     time.sleep(0.005)
                 delays.append(time.perf_counter() - started)

@@ -284,7 +284,7 @@ def report(args: argparse.Namespace, measure: Any, roof: Any, server: str) -> in
             f"{'':>6} operator writes: {total} "
             + ", ".join(
                 f"{m} {p}{'/' + s if s else ''}: {n}"
-                for (m, p, s), n in sorted(result["writes"].items())
+                for (m, p, s), n in sorted(result["writes"].items(), key=lambda kv: str(kv[0]))
             )
         )
         print(f"{'':>6} ceiling (the same writes, no operator): {result['ceiling']:5.2f} s")

@@ -9,7 +9,7 @@
 # No release binary can be downloaded on the project's machines, only Go modules. The
 # binaries go to a per-user cache OUTSIDE the clone, keyed by a hash of go.mod, go.sum and
 # the Go version: CI runs in a fresh clone of main on the same machine, where an in-repo
-# .cache/ would be empty and each run would pay the full build again (about 20 minutes on
+# .cache/ would be empty and each run would pay the full build again (17 CPU-minutes on
 # 2 cores); a key that changes with the pins rebuilds exactly when it must.
 # GATEKEY_CONTROLPLANE_CACHE overrides the cache root.
 set -euo pipefail
@@ -75,7 +75,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"
 start=$(date +%s)
 echo "install-controlplane: building kubernetes $k8s_version and etcd $etcd_version into $bin" >&2
-echo "install-controlplane: (about 20 minutes on 2 cores the first time; minutes with a warm Go cache)" >&2
+echo "install-controlplane: (17 CPU-minutes the first time; under a minute with a warm Go cache)" >&2
 cd "$mod"
 # CGO off: static binaries, and no C toolchain in the build's path.
 export CGO_ENABLED=0
