@@ -121,11 +121,15 @@ if ! podman build --pull=never --no-cache --network=host \
     --build-arg "PYTHON_IMAGE=$runtime_base" \
     --build-arg "BUILD_IMAGE=$build_base" \
     "${pip_args[@]}" \
+    --label io.gatekey.built-by=build-image.sh \
     -t "$image" "$root" >"$build_log" 2>&1; then
     tail -n 40 "$build_log" >&2
     echo "build-image: podman build failed" >&2
     exit 1
 fi
-# Intermediate stages are not kept: only the image and its bases stay in the store.
+# Intermediate stages are not kept, nor images this script built more than a day ago that
+# no container uses (each change to the code makes a new one): the store stays bounded.
 podman image prune --force >/dev/null 2>&1 || true
+podman image prune --all --force --filter label=io.gatekey.built-by=build-image.sh \
+    --filter until=24h >/dev/null 2>&1 || true
 echo "$image"
