@@ -142,3 +142,26 @@ def test_gone_and_an_api_server_restart(
 def issuer_log(process: Served) -> str:
     out, err = process.output()
     return out + err
+
+
+def test_the_api_server_away_and_back(
+    setup: Setup, controlplane: ControlPlane, kubectl: Kubectl
+) -> None:
+    """The API server stops (the issuer's watch breaks, its re-connections are refused):
+    the last good snapshot keeps serving; when the server is back, the issuer watches
+    again by itself and serves what changes next."""
+    ns = setup.namespace
+    with issuer_process(setup.issuer_config, setup.folder / "state") as (url, issuer):
+        eventually(lambda: issues(url, kubectl, ns, "first"))
+        first = client(kubectl, ns, "first-credentials")
+        controlplane.processes["kube-apiserver"].stop()
+        try:
+            # Long enough for the issuer to notice and retry: its watch ended with the server.
+            for _ in range(3):
+                assert token(url, first, "/credential/jwt").status_code == 200
+        finally:
+            controlplane.start_apiserver()
+        kubectl.apply([credential("after", acl=["ProxyGroup/shop"])], ns)
+        ready(kubectl, ns, "credential/after")
+        eventually(lambda: issues(url, kubectl, ns, "after"), timeout=60)
+        assert issuer.poll() is None
