@@ -48,7 +48,14 @@ def free_port() -> int:
 
 
 def binaries() -> Path:
-    """The folder of the built binaries; builds them when missing (minutes, once)."""
+    """The folder of the built binaries; builds them when missing (minutes, once).
+
+    ``GATEKEY_CONTROLPLANE_BIN`` names another folder with the same four binaries (etcd,
+    kube-apiserver, kube-controller-manager, kubectl): another Kubernetes version.
+    """
+    other = os.environ.get("GATEKEY_CONTROLPLANE_BIN")
+    if other:
+        return Path(other)
     done = subprocess.run([str(INSTALL)], capture_output=True, text=True, timeout=3600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"install-controlplane failed:\n{done.stderr[-3000:]}")
