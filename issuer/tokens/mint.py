@@ -56,6 +56,7 @@ class Minter:
                 expires_at=expires_at,
                 chain_started_at=chain.started_at,
                 refresh_count=chain.refresh_count,
+                namespace=client.policy.namespace,
             )
 
         jti = None
@@ -106,7 +107,7 @@ class Minter:
             claims["exp"] = iat + ttl
         if grant.scope:
             claims["scope"] = " ".join(grant.scope)
-        return self.signer.sign(claims, key)
+        return self.signer.sign(claims, key, policy.namespace)
 
 
 def _grant_key(grant: Grant) -> str:
