@@ -20,6 +20,7 @@ from gatekey.operator import contract
 from gatekey.operator.contract import ConfigKind, Manifest
 from gatekey.operator.entropy import Entropy
 from gatekey.operator.model import AuthPolicy, Credential, Role, Target
+from gatekey.operator.model.authpolicy import audience_target
 from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
 from gatekey.operator.model.token_settings import TokenSettings
 from gatekey.operator.signing_keys import SigningKey, plan_keys, public_jwks
@@ -35,6 +36,12 @@ SECRET_MISSING = "SecretMissing"
 SECRET_INVALID = "SecretInvalid"
 USER_POOL_MISSING = "UserPoolMissing"
 METADATA_SECRET_MISSING = "MetadataSecretMissing"
+AUDIENCE_NOT_OWNED = "AudienceNotOwned"
+"""``token.audience`` names a target its own namespace does not own (tenancy)."""
+
+REJECTED = frozenset({AUDIENCE_NOT_OWNED})
+"""Reasons that make a manifest unusable as written, found only with the other objects:
+the embedded mode reports them with file and field, like a manifest that does not parse."""
 
 CLIENT_ID_BYTES = 12
 CLIENT_SECRET_BYTES = 32
@@ -75,6 +82,8 @@ class Status:
     reason: str
     message: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    path: str = ""
+    """The manifest field at fault, for a reason in :data:`REJECTED`."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,12 @@ class _Renderer:
         """Render each policy; of two on the same type, mode and target the older wins."""
         winners: dict[tuple[str, str, Target], AuthPolicy] = {}
         key_owner: dict[str, Target] = {}
+        owned = _owned_audiences(self.inputs.policies)
         for policy in sorted(self.inputs.policies, key=_age):
+            foreign = _foreign_audience(policy, self.ns, owned)
+            if foreign:
+                self._status(policy, False, AUDIENCE_NOT_OWNED, foreign, path="spec.token.audience")
+                continue
             slot = (policy.spec.type, policy.spec.management, policy.target)
             if slot in winners:
                 self._status(
@@ -407,8 +421,11 @@ class _Renderer:
         reason: str,
         message: str,
         fields: Mapping[str, Any] | None = None,
+        path: str = "",
     ) -> None:
-        self.statuses[(cr.kind, cr.metadata.name)] = Status(ready, reason, message, fields or {})
+        self.statuses[(cr.kind, cr.metadata.name)] = Status(
+            ready, reason, message, fields or {}, path
+        )
 
 
 def _add_owner(obj: Manifest, owner: CR) -> None:
@@ -464,6 +481,40 @@ def _audience(policy: AuthPolicy) -> list[str]:
     """The target, its member proxies, then the extra values, without repeats."""
     members = [f"ApiProxy/{p}" for p in policy.spec.target_ref.proxies]
     return list(dict.fromkeys([policy.target.audience, *members, *policy.spec.token.audience]))
+
+
+def _owned_audiences(policies: Iterable[AuthPolicy]) -> set[str]:
+    """The ``aud`` values a namespace owns: its policies' targets and their member proxies."""
+    owned = set()
+    for policy in policies:
+        owned.add(policy.target.audience)
+        owned |= {f"ApiProxy/{p}" for p in policy.spec.target_ref.proxies}
+    return owned
+
+
+def _foreign_audience(policy: AuthPolicy, namespace: str, owned: set[str]) -> str:
+    """Why one of the policy's extra ``aud`` values is not its namespace's to name, or "".
+
+    A token carries its ``aud`` to every proxy that accepts that value: naming another
+    namespace's proxy, or a proxy no policy here targets (that another namespace may own),
+    would make the token good there.
+    """
+    for value in policy.spec.token.audience:
+        named = audience_target(value)
+        if named is None:
+            continue  # not a Gatekey target (a URL, an external API): any value is allowed
+        target_ns, kind, name = named
+        if target_ns is not None and target_ns != namespace:
+            return (
+                f"token.audience value {value!r} names namespace {target_ns}: "
+                f"a policy may only name targets of its own namespace ({namespace})"
+            )
+        if f"{kind}/{name}" not in owned:
+            return (
+                f"token.audience value {value!r} is not a target of namespace {namespace}: "
+                "no AuthPolicy here targets it or lists it as a member proxy"
+            )
+    return ""
 
 
 def _holds(role: Role, kind: str, name: str) -> bool:
