@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gatekey.operator import contract
+from gatekey.operator.client_ids import Holders, refusal
 from gatekey.operator.contract import ConfigKind, Manifest
 from gatekey.operator.entropy import Entropy
 from gatekey.operator.model import AuthPolicy, Credential, Role, Target
@@ -36,6 +37,8 @@ SECRET_MISSING = "SecretMissing"
 SECRET_INVALID = "SecretInvalid"
 USER_POOL_MISSING = "UserPoolMissing"
 METADATA_SECRET_MISSING = "MetadataSecretMissing"
+CLIENT_ID_CONFLICT = "ClientIdConflict"
+"""Another, older CR (in any namespace) holds the client id this one would use."""
 AUDIENCE_NOT_OWNED = "AudienceNotOwned"
 """``token.audience`` names a target its own namespace does not own (tenancy)."""
 
@@ -72,6 +75,10 @@ class RenderInput:
     generated: frozenset[str] = frozenset()
     """Which of ``secrets`` Gatekey generated earlier (owned, not adopted)."""
     settings: RenderSettings = RenderSettings()
+    client_id_holders: Holders | None = None
+    """Who holds each client id across every namespace the operator reconciles; a CR
+    whose id another holds is refused. None: no check (the embedded mode, where the
+    issuer's snapshot decides between namespaces)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,8 @@ class _Renderer:
                 )
                 continue
             if policy.spec.management == "Policy":
+                if self._client_id_taken(policy):
+                    continue
                 holder = key_owner.setdefault(policy.proxy_key_secret_name, policy.target)
                 if holder != policy.target:
                     self._status(
@@ -211,6 +220,8 @@ class _Renderer:
         name = cred.secret_name
         if name not in self.inputs.secrets and cred.secret_named_explicitly:
             self._status(cred, False, SECRET_MISSING, f"Secret {name} does not exist")
+            return
+        if self._client_id_taken(cred):
             return
         client_id = self._client_secret(name, cred, "credential-secret", cred.spec.client_id)
         if client_id is None:
@@ -342,6 +353,15 @@ class _Renderer:
             {contract.JWKS_KEY: contract.dump_json(public_jwks(planned))},
             None,
         )
+
+    def _client_id_taken(self, cr: AuthPolicy | Credential) -> bool:
+        """Refuse ``cr`` (nothing of it rendered, its adopted Secret left unlabelled) when
+        another CR holds the client id it would use."""
+        held = self.inputs.client_id_holders
+        why = "" if held is None else refusal(held, cr, self.inputs.secrets)
+        if why:
+            self._status(cr, False, CLIENT_ID_CONFLICT, why)
+        return bool(why)
 
     # Objects ------------------------------------------------------------------
 

@@ -374,8 +374,16 @@ def test_names_near_reserved_ones_stay_allowed(name):
 
 @pytest.mark.parametrize(
     "value",
-    ["ApiProxy/orders", "ProxyGroup/a.b", "ns/PolicyGroup/g", "ApiProxy/ns/orders"]
-    + ["https://api.example.com/ApiProxy/x", "orders", "urn:x:ApiProxy", "a/b/ApiProxy/c"],
+    [
+        "ApiProxy/orders",
+        "ProxyGroup/a.b",
+        "ns/PolicyGroup/g",
+        "ApiProxy/ns/orders",
+        "https://api.example.com/ApiProxy/x",
+        "orders",
+        "urn:x:ApiProxy",
+        "a/b/ApiProxy/c",
+    ],
 )
 def test_audience_values_in_a_valid_form(value):
     policy = parse(policy_doc("p", token={"audience": [value]}))
@@ -384,8 +392,16 @@ def test_audience_values_in_a_valid_form(value):
 
 @pytest.mark.parametrize(
     "value",
-    ["ApiProxy", "ApiProxy/", "ApiProxy/Orders", "ProxyGroup/a_b", "ns/ApiProxy/", "NS/ApiProxy/x"]
-    + ["ApiProxy/a/b/c", "PolicyGroup/ns/"],
+    [
+        "ApiProxy",
+        "ApiProxy/",
+        "ApiProxy/Orders",
+        "ProxyGroup/a_b",
+        "ns/ApiProxy/",
+        "NS/ApiProxy/x",
+        "ApiProxy/a/b/c",
+        "PolicyGroup/ns/",
+    ],
 )
 def test_audience_value_naming_a_target_kind_needs_a_valid_name(value):
     error = error_of(policy_doc("p", token={"audience": ["https://ok.example", value]}))
