@@ -3,6 +3,7 @@
 import base64
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -743,3 +744,12 @@ def test_status_from_kubectl_output_is_ignored():
     }
     role = parse_document(doc, "r.yaml", "0")
     assert "status" not in role.model_dump(by_alias=True)
+
+
+def test_the_reference_lists_every_reserved_name():
+    text = (Path(__file__).parents[2] / "docs" / "reference.md").read_text()
+    start = text.index("- Credential Metadata may not use")
+    bullet = text[start : text.index("\n- ", start + 1)]
+    listed = {w for quoted in re.findall(r"`([^`]+)`", bullet) for w in quoted.split()}
+    assert listed >= RESERVED_CLAIM_NAMES
+    assert listed - RESERVED_CLAIM_NAMES <= {"key", "claimName", "Roles", "Invalid"}
