@@ -1,10 +1,15 @@
 """Who holds each client id, across every namespace the operator reconciles (pure).
 
 Client ids are global: the issuer finds a client by its id alone. A clash never
-changes who holds an id (tenancy): the holder is the claim whose oldest CR has
-the oldest ``creationTimestamp`` (set by the API server, so no one can backdate
-it; ties by namespace, then name), and every other claimant is refused
-(``ClientIdConflict``) and its objects are not written.
+changes who holds an id (tenancy): the holder is the claim already served under
+that id (its CR's status shows the id; only the operator writes status), and
+among claims none of which is served yet, the one whose oldest CR has the oldest
+``creationTimestamp`` (set by the API server, so no one can backdate it; ties by
+namespace, then name). Every other claimant is refused (``ClientIdConflict``) and
+its objects are not written.
+
+Age alone would not do: a tenant with an old CR could point it at the client id
+of a newer one (it is in every token) and, being older, take it over.
 
 A claim is what the issuer would serve: the proxy key of Policy-mode AuthPolicies
 (one claim per proxy-key Secret: the JWT and OAuth2 policies of one target share
@@ -37,11 +42,13 @@ class Claim:
     created: datetime
     members: frozenset[CrKey]
     """Every CR claiming through it (the policies sharing a proxy key)."""
+    served: bool = False
+    """One of its CRs is served under this client id now (its status says so)."""
 
     @property
-    def rank(self) -> tuple[datetime, str, str, str]:
-        """Lower holds: older first, then namespace/name order."""
-        return self.created, self.namespace, self.name, self.kind
+    def rank(self) -> tuple[bool, datetime, str, str, str]:
+        """Lower holds: the one served, then older first, then namespace/name order."""
+        return not self.served, self.created, self.namespace, self.name, self.kind
 
     def includes(self, namespace: str, key: CrKey) -> bool:
         return namespace == self.namespace and key in self.members
@@ -76,8 +83,11 @@ def claims(
     namespace: str,
     resources: Iterable[AuthPolicy | Credential],
     secrets: Mapping[str, Mapping[str, str]],
+    served: Mapping[CrKey, str] | None = None,
 ) -> list[Claim]:
-    """The claims of one namespace's CRs."""
+    """The claims of one namespace's CRs; ``served``: the client id each CR is served
+    under now, by ``(kind, name)`` (the ``clientId`` of a Ready status)."""
+    served = served or {}
     grouped: dict[tuple[str, str], list[AuthPolicy | Credential]] = {}
     for resource in resources:
         client_id = claimed_id(resource, secrets)
@@ -92,14 +102,17 @@ def claims(
     found = []
     for members in grouped.values():
         oldest = min(members, key=_age)
+        client_id = claimed_id(oldest, secrets)
+        keys = frozenset((m.kind, m.metadata.name) for m in members)
         found.append(
             Claim(
-                client_id=claimed_id(oldest, secrets),
+                client_id=client_id,
                 namespace=namespace,
                 kind=oldest.kind,
                 name=oldest.metadata.name,
                 created=_age(oldest)[0],
-                members=frozenset((m.kind, m.metadata.name) for m in members),
+                members=keys,
+                served=any(served.get(key) == client_id for key in keys),
             )
         )
     return found
@@ -127,9 +140,9 @@ def refusal(
     if holder is None or holder.includes(namespace, (resource.kind, resource.metadata.name)):
         return ""
     if holder.namespace == namespace:
-        return f"client id {client_id} is held by the older {holder.kind} {holder.name}"
+        return f"client id {client_id} is held by {holder.kind} {holder.name}"
     # The holder's namespace and name are another tenant's business: not in this status.
-    return f"client id {client_id} is held by an older client in another namespace"
+    return f"client id {client_id} is held by another client in another namespace"
 
 
 def _age(resource: AuthPolicy | Credential) -> tuple[datetime, str]:

@@ -38,7 +38,7 @@ SECRET_INVALID = "SecretInvalid"
 USER_POOL_MISSING = "UserPoolMissing"
 METADATA_SECRET_MISSING = "MetadataSecretMissing"
 CLIENT_ID_CONFLICT = "ClientIdConflict"
-"""Another, older CR (in any namespace) holds the client id this one would use."""
+"""Another CR (in any namespace) holds the client id this one would use."""
 AUDIENCE_NOT_OWNED = "AudienceNotOwned"
 """``token.audience`` names a target its own namespace does not own (tenancy)."""
 
@@ -139,9 +139,13 @@ class _Renderer:
         key_owner: dict[str, Target] = {}
         owned = _owned_audiences(self.inputs.policies)
         for policy in sorted(self.inputs.policies, key=_age):
+            policy_mode = policy.spec.management == "Policy"
+            if policy_mode and self._client_id_taken(policy):
+                continue
             foreign = _foreign_audience(policy, self.ns, owned)
             if foreign:
                 self._status(policy, False, AUDIENCE_NOT_OWNED, foreign, path="spec.token.audience")
+                self._keep_proxy_key(policy, key_owner)
                 continue
             slot = (policy.spec.type, policy.spec.management, policy.target)
             if slot in winners:
@@ -154,9 +158,7 @@ class _Renderer:
                     f"{policy.target.audience}",
                 )
                 continue
-            if policy.spec.management == "Policy":
-                if self._client_id_taken(policy):
-                    continue
+            if policy_mode:
                 holder = key_owner.setdefault(policy.proxy_key_secret_name, policy.target)
                 if holder != policy.target:
                     self._status(
@@ -170,6 +172,17 @@ class _Renderer:
             winners[slot] = policy
             self._policy(policy)
         return list(winners.values())
+
+    def _keep_proxy_key(self, policy: AuthPolicy, key_owner: Mapping[str, Target]) -> None:
+        """A refused policy's existing proxy key stays as it is (not served without the
+        policy's ConfigMap): fixing a typo must not change the key its proxies hold."""
+        name = policy.proxy_key_secret_name
+        if (
+            policy.spec.management == "Policy"
+            and name in self.inputs.secrets
+            and key_owner.get(name, policy.target) == policy.target
+        ):
+            self._client_secret(name, policy, "proxy-key", client_id=None)
 
     def _policy(self, policy: AuthPolicy) -> None:
         fields: dict[str, Any] = {"endpoints": list(policy.endpoints)}

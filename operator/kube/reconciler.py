@@ -259,7 +259,13 @@ def _claims(view: NamespaceView) -> list[Claim]:
     resources = [
         cr.resource for cr in view.crs.values() if isinstance(cr.resource, AuthPolicy | Credential)
     ]
-    return claims(view.namespace, resources, _values(view))
+    served = {}
+    for key, cr in view.crs.items():
+        condition = ready_condition(cr.status)
+        client_id = cr.status.get("clientId")
+        if condition is not None and condition.get("status") == "True" and client_id:
+            served[key] = str(client_id)
+    return claims(view.namespace, resources, _values(view), served)
 
 
 def _stale(views: Mapping[str, NamespaceView], found: list[Claim], held: Holders) -> frozenset[str]:

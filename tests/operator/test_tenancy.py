@@ -1,8 +1,9 @@
 """Tenancy on the operator's side, against the emulator with a cluster-wide operator.
 
-- A client id is held by the oldest claimant in any namespace: a later Credential
-  or proxy key with the same id is refused (Ready=False ``ClientIdConflict`` and a
-  Warning Event) and nothing of it is written; the holder stays Ready and intact.
+- A client id is held by the claimant already served under it, else by the oldest,
+  in any namespace: a later Credential or proxy key with the same id is refused
+  (Ready=False ``ClientIdConflict`` and a Warning Event) and nothing of it is
+  written; the holder stays Ready and intact.
 - ``token.audience`` may only name targets of the policy's own namespace.
 - Credential Metadata may not set identity or authorization claims.
 """
@@ -32,7 +33,7 @@ def refused(kube: KubeClient, kind: str, ns: str, name: str) -> dict:
     warnings = wait_for(
         lambda: [e for e in events_for(kube, ns, name) if e[:2] == ("Warning", "ClientIdConflict")]
     )
-    assert "held by an older client in another namespace" in warnings[0][2]
+    assert "held by another client in another namespace" in warnings[0][2]
     return cr
 
 
@@ -83,6 +84,28 @@ def test_a_proxy_key_secret_elsewhere_cannot_take_the_victims_key(
     assert values(kube.get("Secret", victim_ns, PROXY_KEY))["client_secret"] != "attacker"
 
 
+def test_an_older_credential_pointed_at_a_served_id_does_not_take_it(
+    kube: KubeClient, ns: str
+) -> None:
+    evil_ns, victim_ns = f"{ns}-evil", f"{ns}-shop"
+    kube.create(credential("sleeper", clientId="own-id"), evil_ns)  # created first: older
+    wait_condition(kube, "Credential", evil_ns, "sleeper")
+    time.sleep(1.1)
+    kube.create(credential("victim", clientId="victim-id"), victim_ns)
+    wait_condition(kube, "Credential", victim_ns, "victim")
+
+    # The sleeper's Secret is Gatekey's: the attacker re-points the spec and the Secret.
+    kube.patch("Credential", evil_ns, "sleeper", {"spec": {"clientId": "victim-id"}})
+    stolen = {"client_id": "dmljdGltLWlk", "client_secret": "YXR0YWNrZXI="}  # base64
+    kube.patch("Secret", evil_ns, "sleeper-credentials", {"data": stolen})
+    refused(kube, "Credential", evil_ns, "sleeper")
+
+    kept = wait_condition(kube, "Credential", victim_ns, "victim")
+    assert kept["status"]["clientId"] == "victim-id"
+    assert kube.get("ConfigMap", victim_ns, "gatekey-credential-victim")
+    assert kube.get("ConfigMap", evil_ns, "gatekey-credential-sleeper") is None
+
+
 def test_the_refused_one_is_served_once_the_holder_goes(kube: KubeClient, ns: str) -> None:
     first_ns, second_ns = f"{ns}-1", f"{ns}-2"
     kube.create(credential("first", clientId="moving-id"), first_ns)
@@ -103,7 +126,7 @@ def test_in_one_namespace_the_older_claimant_is_named(kube: KubeClient, ns: str)
     time.sleep(1.1)
     kube.create(credential("new", clientId="same"), ns)
     cr = wait_condition(kube, "Credential", ns, "new", "False", "ClientIdConflict")
-    assert ready_condition(cr)["message"] == "client id same is held by the older Credential old"
+    assert ready_condition(cr)["message"] == "client id same is held by Credential old"
 
 
 # Audience --------------------------------------------------------------------------------

@@ -55,9 +55,26 @@ def test_the_oldest_claim_holds_whatever_the_namespace_order():
     refused = render_ns("aa", parsed, secrets, held)
     status = refused.statuses[("Credential", "late")]
     assert (status.ready, status.reason) == (False, "ClientIdConflict")
-    assert "held by an older client in another namespace" in status.message
+    assert "held by another client in another namespace" in status.message
     assert "zz" not in status.message  # another tenant's names stay out of this status
     assert refused.objects == ()  # no ConfigMap, no Secret
+
+
+def test_an_older_cr_pointed_at_a_served_id_does_not_take_it():
+    """Age is the tie-break between new claims only: the id already served stays."""
+    old = in_ns(credential_doc("old", clientId="victims-id"), "evil", "2020-01-01T00:00:00Z")
+    served = in_ns(credential_doc("victim", clientId="victims-id"), "shop", "2030-01-01T00:00:00Z")
+    parsed = {"evil": [parse(old)], "shop": [parse(served)]}
+    found = claims("evil", parsed["evil"], {}) + claims(
+        "shop", parsed["shop"], {}, served={("Credential", "victim"): "victims-id"}
+    )
+    held = holders(found)
+    assert (held["victims-id"].namespace, held["victims-id"].name) == ("shop", "victim")
+    secrets = {"evil": {}, "shop": {}}
+    assert render_ns("evil", parsed, secrets, held).statuses[("Credential", "old")].reason == (
+        "ClientIdConflict"
+    )
+    assert render_ns("shop", parsed, secrets, held).statuses[("Credential", "victim")].ready
 
 
 def test_ties_go_by_namespace_then_name():
@@ -98,7 +115,7 @@ def test_in_one_namespace_the_holder_is_named():
     parsed, secrets, held = world(("shop", [policy, cred], {"apiproxy-orders-proxy-key": KEY}))
     status = render_ns("shop", parsed, secrets, held).statuses[("Credential", "c")]
     assert status.reason == "ClientIdConflict"
-    assert "held by the older AuthPolicy orders" in status.message
+    assert "held by AuthPolicy orders" in status.message
 
 
 def test_ids_still_to_be_generated_or_unusable_claim_nothing():

@@ -434,6 +434,18 @@ def test_audience_naming_a_target_the_namespace_does_not_own_is_refused(extra, w
     assert rendered.statuses[("AuthPolicy", "fine")].ready  # the others are untouched
 
 
+def test_a_refused_policy_keeps_its_proxy_key():
+    key = {"client_id": "kept", "client_secret": "s"}
+    rendered = do_render(
+        policy_doc("p", token={"audience": ["ApiProxy/elsewhere"]}),
+        secrets={PROXY_KEY: key},
+        generated=frozenset({PROXY_KEY}),
+    )
+    assert rendered.statuses[("AuthPolicy", "p")].reason == "AudienceNotOwned"
+    assert data(rendered.by_name("Secret", PROXY_KEY)) == key  # fixing it changes no key
+    assert rendered.by_name("ConfigMap", "gatekey-authpolicy-p") is None  # not served
+
+
 def test_a_refused_policy_does_not_take_the_slot_of_a_newer_one():
     rendered = do_render(
         policy_doc("old", created="2030-01-01T00:00:00Z", token={"audience": ["ApiProxy/x"]}),
