@@ -92,6 +92,10 @@ class ManifestFolder:
         self._keys_by_file = keys_by_file
         return Loaded(dict(resources), tuple(errors))
 
+    def file_of(self, key: Key) -> str:
+        """The file the object ``key`` was read from at the last load ("" if none)."""
+        return next((f for f, keys in self._keys_by_file.items() if key in keys), "")
+
 
 def _documents(documents: list[Any]) -> Iterator[tuple[str, Any]]:
     """Documents with their index; the items of a ``kind: List`` are numbered ``i.j``."""

@@ -21,7 +21,14 @@ from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.entropy import Entropy, SystemEntropy
 from gatekey.operator.model import AuthPolicy, Credential, ManifestError, Resource, Role, Secret
-from gatekey.operator.render import Rendered, RenderInput, RenderSettings, render
+from gatekey.operator.render import (
+    REJECTED,
+    Rendered,
+    RenderInput,
+    RenderSettings,
+    Status,
+    render,
+)
 
 _log = logging.getLogger("gatekey.embedded")
 
@@ -83,6 +90,7 @@ class EmbeddedSource:
         for namespace, _ in saved:
             by_ns.setdefault(namespace, [])
         now = self.clock()
+        rejected: list[ManifestError] = []
         objects: list[Manifest] = []
         rendered: dict[str, Rendered] = {}
         for namespace in sorted(by_ns):
@@ -106,7 +114,9 @@ class EmbeddedSource:
             )
             rendered[namespace] = result
             for (kind, name), status in sorted(result.statuses.items()):
-                if not status.ready:
+                if status.reason in REJECTED:
+                    rejected.append(self._rejected(kind, namespace, name, status))
+                elif not status.ready:
                     _log.warning(
                         "%s %s/%s not ready: %s: %s",
                         kind,
@@ -122,8 +132,19 @@ class EmbeddedSource:
         for problem in snapshot.errors:
             _log.error("object skipped: %s", problem)
         return Build(
-            tuple(objects), rendered, snapshot, loaded.errors, tuple(loaded.resources.values())
+            tuple(objects),
+            rendered,
+            snapshot,
+            loaded.errors + tuple(rejected),
+            tuple(loaded.resources.values()),
         )
+
+    def _rejected(self, kind: str, namespace: str, name: str, status: Status) -> ManifestError:
+        """A manifest render refused (e.g. a foreign audience), located like a parse error."""
+        source = self.folder.file_of((kind, namespace, name)) or f"{kind} {namespace}/{name}"
+        error = ManifestError(source, "-", status.path, f"{kind} {name}: {status.message}")
+        _log.error("manifest skipped: %s", error)
+        return error
 
     def _save_generated(
         self, namespace: str, result: Rendered, saved: dict[tuple[str, str], dict[str, str]]

@@ -290,8 +290,9 @@ def test_ready_condition_follows_the_conventions(kube: KubeClient, ns: str) -> N
 def test_events_tell_what_was_written(kube: KubeClient, ns: str) -> None:
     kube.create(credential("svc"), ns)
     wait_condition(kube, "Credential", ns, "svc")
-    found = wait_for(lambda: events_for(kube, ns, "svc"))
-    assert ("Normal", "Ready", "no ACL target has an ACL-mode policy") in found
+    ready = ("Normal", "Ready", "no ACL target has an ACL-mode policy")
+    # Posted one after the other: wait for the second, not just for any.
+    found = wait_for(lambda: (f := events_for(kube, ns, "svc")) and ready in f and f)
     applied = [m for t, r, m in found if r == "Applied"]
     assert applied
     assert "created Secret svc-credentials" in applied[0]
