@@ -67,7 +67,9 @@ def test_a_policy_cannot_name_another_namespaces_proxy_in_its_audience(tmp_path)
         evil_folder(manifests, ["https://mine.example"])
         issued = eventually(lambda: (r := jwt_for(url, EVIL_KEY)).status_code == 200 and r)
         token = issued.json()["access_token"]
-        assert authz(url, token, "mine").status_code == 200
+        # Two namespaces: the bare name is the home namespace's (default), so qualify.
+        assert authz(url, token, "evil/mine").status_code == 200
+        assert authz(url, token, "mine").status_code == 403
         assert authz(url, token, "orders").status_code == 403
 
         process.send_signal(signal.SIGTERM)
