@@ -125,7 +125,13 @@ def test_invalid_edits_fail_closed_except_for_policies(tmp_path):
     write_shop(manifests)
     key = show_key(manifests, state)
     with serving(manifests, state) as (url, process):
-        assert token(url, key, scope="orders.read").status_code == 200
+        issued = token(url, key, scope="orders.read")
+        assert issued.status_code == 200
+        bearer = {
+            "Authorization": "Bearer " + issued.json()["access_token"],
+            "X-Gatekey-Proxy": "orders",
+        }
+        assert requests.get(url + "/authz", headers=bearer, timeout=5).status_code == 200
         assert alice(url, key).status_code == 200
 
         # An AuthPolicy with a typo: its last good version keeps serving.
@@ -157,6 +163,7 @@ def test_invalid_edits_fail_closed_except_for_policies(tmp_path):
         )
         eventually(lambda: token(url, key).status_code == 401)
         assert token(url, key).json()["error"] == "invalid_client"
+        assert requests.get(url + "/authz", headers=bearer, timeout=5).status_code == 401
 
         # Fixed: everything is back, with the same client secret.
         write_shop(manifests)
