@@ -103,7 +103,8 @@ def test_the_older_policy_wins_a_conflict(kube: KubeClient, ns: str) -> None:
     loser = wait_condition(kube, "AuthPolicy", ns, "second", "False", "Conflict")
     assert "first" in ready_condition(loser)["message"]
     assert gone(kube, "ConfigMap", ns, "gatekey-authpolicy-second")
-    assert ("Warning", "Conflict") in [e[:2] for e in events_for(kube, ns, "second")]
+    # The Event is posted after the status: wait for it rather than race it.
+    wait_for(lambda: ("Warning", "Conflict") in [e[:2] for e in events_for(kube, ns, "second")])
 
     kube.delete("AuthPolicy", ns, "first")
     wait_condition(kube, "AuthPolicy", ns, "second")
