@@ -88,8 +88,12 @@ class ObjectWatch:
             try:
                 if version is None:
                     version = await self._list()
-                version = await self._watch(version)
+                version, lines = await self._watch(version)
                 self.state.failures = 0
+                if not lines:
+                    # A stream that ends at once, again and again (a proxy in the way),
+                    # must not become a busy loop against the API server.
+                    await asyncio.sleep(BACKOFF[0])
             except Gone:
                 _log.info(
                     "%s/%s: resourceVersion expired; listing again", self.namespace, self.resource
@@ -129,7 +133,8 @@ class ObjectWatch:
         self.state.synced = self.state.healthy = True
         return str(metadata.get("resourceVersion") or "")
 
-    async def _watch(self, version: str) -> str:
+    async def _watch(self, version: str) -> tuple[str, int]:
+        """Stream events from ``version``; the version reached and how many lines came."""
         params = {
             "watch": "1",
             "labelSelector": self.selector,
@@ -150,9 +155,11 @@ class ObjectWatch:
                 raise Gone
             response.raise_for_status()
             self.state.healthy = True
+            lines = 0
             while line := await response.content.readline(max_line_length=MAX_EVENT_BYTES):
                 if not line.strip():
                     continue
+                lines += 1
                 event = json.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
@@ -162,7 +169,7 @@ class ObjectWatch:
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self.on_change(self.namespace, self.resource, kind, obj)
-        return version
+        return version, lines
 
 
 def _describe(exc: Exception) -> str:
