@@ -17,12 +17,13 @@ What an invalid new version of an object does (the rule in docs/reference.md):
   that cannot be read at all.
 """
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gatekey.issuer.embedded.reading import UnreadableFile, read_documents
+from gatekey.issuer.embedded.reading import UnreadableFile, parse_documents, read_bytes
 from gatekey.operator.model import ManifestError, Resource, parse_document, resource_key
 
 Key = tuple[str, str, str]
@@ -50,6 +51,9 @@ class ManifestFolder:
         self.root = root
         self._last_good: dict[Key, Resource] = {}
         self._keys_by_file: dict[str, set[Key]] = {}
+        self._parsed: dict[str, tuple[str, list[Any] | UnreadableFile]] = {}
+        """Per file: the digest of its bytes and what they parsed to. PyYAML is pure
+        Python here (about 100 KB/s): a rebuild re-parses only the files that changed."""
 
     def files(self) -> list[Path]:
         """The manifest files, in a stable order; hidden files and folders are skipped
@@ -68,10 +72,11 @@ class ManifestFolder:
         keys_by_file: dict[str, set[Key]] = {}
         fresh: set[Key] = set()
         invalid: set[Key] = set()
+        parsed: dict[str, tuple[str, list[Any] | UnreadableFile]] = {}
         for path in self.files():
             name = str(path.relative_to(self.root))
             try:
-                documents = read_documents(path)
+                documents = self._documents_of(path, name, parsed)
             except UnreadableFile as exc:
                 errors.append(ManifestError(name, "-", "", str(exc)))
                 keys_by_file[name] = self._keys_by_file.get(name, set())
@@ -118,9 +123,28 @@ class ManifestFolder:
                 kept.add(key)
         self._last_good = resources
         self._keys_by_file = keys_by_file
+        self._parsed = parsed
         return Loaded(
             dict(resources), tuple(errors), frozenset(kept), frozenset(invalid - fresh - kept)
         )
+
+    def _documents_of(
+        self, path: Path, name: str, parsed: dict[str, tuple[str, list[Any] | UnreadableFile]]
+    ) -> list[Any]:
+        """The file's documents, parsed again only when its bytes changed; raises
+        :class:`UnreadableFile` (remembered too: a bad file costs its parse once)."""
+        data = read_bytes(path)
+        digest = hashlib.sha256(data).hexdigest()
+        found = self._parsed.get(name)
+        if found is None or found[0] != digest:
+            try:
+                found = (digest, parse_documents(data))
+            except UnreadableFile as exc:
+                found = (digest, exc)
+        parsed[name] = found
+        if isinstance(found[1], UnreadableFile):
+            raise found[1]
+        return found[1]  # read only: parsing never changes a document
 
 
 def _documents(documents: list[Any]) -> Iterator[tuple[str, Any]]:

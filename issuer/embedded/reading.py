@@ -34,12 +34,17 @@ class UnreadableFile(Exception):
 
 def read_documents(path: Path) -> list[Any]:
     """The documents of the file at ``path``; raises :class:`UnreadableFile`."""
+    return parse_documents(read_bytes(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, at most one more than the limit (so that size is checked, not
+    trusted from ``stat``: the file may grow meanwhile)."""
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            return handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise UnreadableFile(f"cannot be read: {exc.strerror or type(exc).__name__}") from None
-    return parse_documents(data)
 
 
 def parse_documents(data: bytes) -> list[Any]:

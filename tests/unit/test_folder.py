@@ -277,3 +277,21 @@ def test_bad_files_are_contained_and_named(tmp_path):
     assert "alias" in reasons["bomb.yaml"]
     assert "alias" in reasons["loop.yaml"]
     assert keys(loaded) == {("Role", "default", "r")}
+
+
+def test_an_edit_is_seen_whatever_the_clock_says_and_unchanged_files_are_not_parsed_again(
+    tmp_path,
+):
+    folder = ManifestFolder(tmp_path)
+    write(tmp_path / "a.yaml", role_doc("r", scope="one"))
+    write(tmp_path / "b.yaml", role_doc("s"))
+    folder.load()
+    parsed_b = folder._parsed["b.yaml"]
+    stat = (tmp_path / "a.yaml").stat()
+    # Same size, same modification time: only the content tells the edit apart.
+    write(tmp_path / "a.yaml", role_doc("r", scope="two"))
+    os.utime(tmp_path / "a.yaml", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (tmp_path / "a.yaml").stat().st_size == stat.st_size
+    loaded = folder.load()
+    assert loaded.resources[("Role", "default", "r")].scope == "two"
+    assert folder._parsed["b.yaml"] is parsed_b
