@@ -83,6 +83,10 @@ class EmbeddedSource:
         loaded = self.folder.load()
         for error in loaded.errors:
             _log.error("manifest skipped: %s", error)
+        for kind, namespace, name in sorted(loaded.kept):
+            _log.warning("%s %s/%s: the last good version keeps serving", kind, namespace, name)
+        for kind, namespace, name in sorted(loaded.withheld):
+            _log.warning("%s %s/%s: not in force until fixed", kind, namespace, name)
         by_ns: dict[str, list[object]] = defaultdict(list)
         for (_, namespace, _), resource in loaded.resources.items():
             by_ns[namespace].append(resource)
@@ -126,7 +130,10 @@ class EmbeddedSource:
                         status.message,
                     )
             if self.persist:
-                self._save_generated(namespace, result, saved)
+                # A Credential withheld for a bad edit keeps its generated secret: fixing
+                # the typo must not change the client secret. Forgetting waits for a
+                # folder without errors.
+                self._save_generated(namespace, result, saved, forget=not loaded.errors)
             objects += result.objects
         snapshot = build_snapshot(objects, self.settings.token_management, self._cache)
         for problem in snapshot.errors:
@@ -147,7 +154,12 @@ class EmbeddedSource:
         return error
 
     def _save_generated(
-        self, namespace: str, result: Rendered, saved: dict[tuple[str, str], dict[str, str]]
+        self,
+        namespace: str,
+        result: Rendered,
+        saved: dict[tuple[str, str], dict[str, str]],
+        *,
+        forget: bool,
     ) -> None:
         """Keep generated Secrets in the state dir; forget those no CR produces any more."""
         kept = set()
@@ -161,6 +173,6 @@ class EmbeddedSource:
             values = contract.secret_values(obj)
             if saved.get((namespace, meta["name"])) != values:
                 self.state.save(namespace, meta["name"], values)
-        for ns, name in saved:
+        for ns, name in saved if forget else ():
             if ns == namespace and name not in kept:
                 self.state.delete(ns, name)

@@ -80,8 +80,7 @@ class Reconciler:
         found = [c for v in views.values() for c in _claims(v)]
         held = holders(found)
         rendered = render(_inputs(view, now, self.entropy, self.options, held))
-        invalid = {key for key, cr in view.crs.items() if cr.resource is None}
-        planned = plan(rendered.objects, view.objects, keep=invalid)
+        planned = plan(rendered.objects, view.objects, **_kept_for_invalid(view))
         failed, clashes = await self._apply(namespace, planned)
         verdicts = self._verdicts(view, rendered, failed, clashes | _clash_sources(planned))
         notes = _notes(planned, failed, clashes)
@@ -307,6 +306,22 @@ def _log_refusals(view: NamespaceView, found: list[Claim], held: Holders) -> Non
                     name,
                     held[claim.client_id],
                 )
+
+
+def _kept_for_invalid(view: NamespaceView) -> dict[str, set[SourceKey]]:
+    """What an invalid CR (one that got past the CRD schema) keeps of its objects.
+
+    Fail closed where the edit could have taken access away (the rule in
+    docs/reference.md): an AuthPolicy keeps its last good objects but its copy of the
+    user pool (:func:`plan` drops it: pool edits could not reach it); a Credential
+    keeps only its Secrets (a fixed typo must not change the client secret), not the
+    ConfigMap that makes the issuer grant; a Role keeps nothing.
+    """
+    invalid = {key for key, cr in view.crs.items() if cr.resource is None}
+    return {
+        "keep": {key for key in invalid if key[0] == "AuthPolicy"},
+        "keep_secrets": {key for key in invalid if key[0] == "Credential"},
+    }
 
 
 def _clash_sources(planned: Plan) -> dict[SourceKey, str]:
