@@ -35,6 +35,7 @@ SECRET_MISSING = "SecretMissing"
 SECRET_INVALID = "SecretInvalid"
 USER_POOL_MISSING = "UserPoolMissing"
 METADATA_SECRET_MISSING = "MetadataSecretMissing"
+UNKNOWN_SCOPE = "UnknownScope"
 
 CLIENT_ID_BYTES = 12
 CLIENT_SECRET_BYTES = 32
@@ -144,9 +145,27 @@ class _Renderer:
                         f"is the proxy key of {holder.audience}",
                     )
                     continue
+            unknown = self._unknown_scopes(policy)
+            if unknown:
+                self._status(
+                    policy,
+                    False,
+                    UNKNOWN_SCOPE,
+                    "routes name scopes no Role of this namespace defines: "
+                    + ", ".join(sorted(unknown)),
+                )
+                continue
             winners[slot] = policy
             self._policy(policy)
         return list(winners.values())
+
+    def _unknown_scopes(self, policy: AuthPolicy) -> frozenset[str]:
+        """Scopes the policy's routes require that no Role defines: a typo there would
+        otherwise refuse every request at run time (fail closed, but silently)."""
+        routes = policy.spec.routes
+        if routes is None:
+            return frozenset()
+        return routes.scopes - {role.scope for role in self.inputs.roles}
 
     def _policy(self, policy: AuthPolicy) -> None:
         fields: dict[str, Any] = {"endpoints": list(policy.endpoints)}
