@@ -1,8 +1,8 @@
 """Per-route decisions for ``/authz``: normalise the request path, match the rules (pure).
 
-Rules are compiled once per snapshot (:func:`compile_routes`); a request costs a
-normalisation and, per rule until one matches, a method check and one string or
-regex comparison.
+Rules are compiled once per snapshot (:func:`compile_routes`) into one regular
+expression per HTTP method, the rules in order as its alternatives: a request costs
+a normalisation and one regex match, whatever the number of rules.
 
 Normalisation is what keeps ``/admin/../admin``, ``//admin``, ``/ADMIN``,
 ``/%61dmin`` and ``/admin/`` from slipping past a rule for ``/admin``: the query
@@ -23,6 +23,9 @@ from gatekey.operator.model.routes import RouteRule, Routes
 
 Action = Literal["Allow", "Deny"]
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_PLAIN = re.compile(r"(?:/[a-z0-9_~!$&'()*+,;=:@-][a-z0-9._~!$&'()*+,;=:@-]*)+")
+"""A path already in normal form (no escapes, dot segments, ``//``, trailing ``/``,
+upper case): the common case, returned as it is."""
 _AMBIGUOUS = re.compile(r"%(2[Ff]|5[Cc]|[01][0-9A-Fa-f]|7[Ff])|%(?![0-9A-Fa-f]{2})")
 """An encoded ``/``, ``\\`` or control character, or a ``%`` that escapes nothing."""
 
@@ -30,6 +33,8 @@ _AMBIGUOUS = re.compile(r"%(2[Ff]|5[Cc]|[01][0-9A-Fa-f]|7[Ff])|%(?![0-9A-Fa-f]{2
 def normalise_path(raw: str) -> str | None:
     """The normal form of a request target's path, or None when it has none."""
     path = raw.split("#", 1)[0].split("?", 1)[0]
+    if _PLAIN.fullmatch(path):
+        return path
     if not path.startswith("/") or _AMBIGUOUS.search(path):
         return None
     decoded = unquote(path, errors="strict") if "%" in path else path
@@ -57,26 +62,12 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
-class _Compiled:
-    methods: frozenset[str]
-    exact: str | None
-    prefix: str | None
-    glob: re.Pattern[str] | None
+class _Rule:
     action: Action
     all_of: frozenset[str]
     any_of: frozenset[str]
     claims: tuple[tuple[str, str], ...]
     required: tuple[str, ...]
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.methods and method not in self.methods:
-            return False
-        if self.exact is not None:
-            return path == self.exact
-        if self.prefix is not None:
-            return self.prefix == "/" or path == self.prefix or path.startswith(self.prefix + "/")
-        # The root is the empty sequence of segments, so that "/**" covers it too.
-        return self.glob is None or self.glob.fullmatch("" if path == "/" else path) is not None
 
     def met_by(self, scope: frozenset[str], claims: dict[str, str]) -> bool:
         return (
@@ -90,7 +81,12 @@ class _Compiled:
 class CompiledRoutes:
     """A policy's rules, ready to match normalised paths."""
 
-    rules: tuple[_Compiled, ...]
+    rules: tuple[_Rule, ...]
+    by_method: dict[str, re.Pattern[str]]
+    """Per method named by some rule: the paths of the rules that apply to it, in order,
+    as alternatives ``(?P<r3>...)``; the first that matches the whole path is the rule."""
+    other_methods: re.Pattern[str]
+    """The same for any other method (only the rules without ``methods``)."""
     default: Action
 
     def decide(
@@ -100,41 +96,67 @@ class CompiledRoutes:
         ambiguous, which only a rule-free ``Allow`` default lets through)."""
         if path is None:
             return Decision(not self.rules and self.default == "Allow")
-        for rule in self.rules:
-            if rule.matches(method, path):
-                if rule.action == "Deny":
-                    return Decision(False)
-                return Decision(rule.met_by(scope, claims), rule.required)
-        return Decision(self.default == "Allow")
+        pattern = self.by_method.get(method, self.other_methods)
+        # The root is the empty sequence of segments, so that "/**" and prefix "/" cover it.
+        found = pattern.fullmatch("" if path == "/" else path)
+        if found is None or found.lastgroup is None:
+            return Decision(self.default == "Allow")
+        rule = self.rules[int(found.lastgroup[1:])]
+        if rule.action == "Deny":
+            return Decision(False)
+        return Decision(rule.met_by(scope, claims), rule.required)
+
+
+NEVER = re.compile(r"(?!)")
 
 
 def compile_routes(routes: Routes) -> CompiledRoutes:
     """Compile ``routes`` once (per snapshot)."""
-    return CompiledRoutes(tuple(_compile(rule) for rule in routes.rules), routes.default)
+    paths = [_path_regex(rule) for rule in routes.rules]
+    methods = {m for rule in routes.rules for m in rule.methods}
+
+    def alternatives(applies: list[bool]) -> re.Pattern[str]:
+        parts = [
+            f"(?P<r{i}>{p})" for i, (p, ok) in enumerate(zip(paths, applies, strict=True)) if ok
+        ]
+        return re.compile("|".join(parts)) if parts else NEVER
+
+    return CompiledRoutes(
+        rules=tuple(_rule(rule) for rule in routes.rules),
+        by_method={
+            m: alternatives([not r.methods or m in r.methods for r in routes.rules])
+            for m in methods
+        },
+        other_methods=alternatives([not r.methods for r in routes.rules]),
+        default=routes.default,
+    )
 
 
-def _compile(rule: RouteRule) -> _Compiled:
-    path = rule.path
-    exact = prefix = None
-    glob = None
-    if path is not None and path.exact is not None:
-        exact = _pattern_path(path.exact)
-    elif path is not None and path.prefix is not None:
-        prefix = _pattern_path(path.prefix)
-    elif path is not None and path.glob is not None:
-        glob = re.compile(_glob_regex(path.glob.lower()))
+def _rule(rule: RouteRule) -> _Rule:
     require = rule.require
-    return _Compiled(
-        methods=frozenset(rule.methods),
-        exact=exact,
-        prefix=prefix,
-        glob=glob,
+    return _Rule(
         action=rule.action,
         all_of=frozenset(require.all_of),
         any_of=frozenset(require.any_of),
         claims=tuple(sorted(require.claims.items())),
         required=tuple(sorted(require.scopes)),
     )
+
+
+def _path_regex(rule: RouteRule) -> str:
+    """The rule's paths as a regex over normal forms (the root written as "")."""
+    path = rule.path
+    if path is None:
+        return ".*"
+    if path.exact is not None:
+        literal = _pattern_path(path.exact)
+        return "" if literal == "/" else re.escape(literal)
+    if path.prefix is not None:
+        literal = _pattern_path(path.prefix)
+        # Whole segments: "/admin" covers "/admin" and "/admin/x", not "/administrator".
+        return ".*" if literal == "/" else re.escape(literal) + "(?:/.*)?"
+    assert path.glob is not None
+    return _glob_regex(path.glob.lower())
 
 
 def _pattern_path(pattern: str) -> str:
