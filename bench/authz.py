@@ -6,9 +6,9 @@ generator, to another, so that the two never compete. One run measures:
 
 * (a) the ceiling: ``bench/ceiling_server.py --nothing``, an aiohttp + uvloop GET
   handler that does nothing;
-* (b) ``gatekey serve``, ``GET /authz`` with a valid ES256 JWT and ``X-Gatekey-Proxy``:
-  after the first request the verified token is cached, which is the path every
-  request of a client that reuses its token takes;
+* (b) ``gatekey serve``, ``GET /authz/<path>`` (Envoy's form) with a valid ES256 JWT and
+  ``X-Gatekey-Proxy``: after the first request the verified token is cached, which is
+  the path every request of a client that reuses its token takes;
 * (c) nginx ``auth_request`` -> Gatekey's ``/authz`` -> a static backend (an nginx
   ``return 200``), with the configuration docs/gateways.md shows and the tests run
   (``tests/gateways/configs.py``);
@@ -212,8 +212,12 @@ def start_servers(
     client = (f"Authorization: Bearer {token}",)
     Target = harness.Target
     return [
-        Target("(a) ceiling: aiohttp GET", f"http://127.0.0.1:{ceiling_port}/authz", direct),
-        Target("(b) gatekey GET /authz", f"{base}/authz", direct),
+        Target(
+            "(a) ceiling: aiohttp GET",
+            f"http://127.0.0.1:{ceiling_port}/authz{ROUTED_PATH}",
+            direct,
+        ),
+        Target("(b) gatekey GET /authz", f"{base}/authz{ROUTED_PATH}", direct),
         Target("(c) nginx auth_request", f"http://127.0.0.1:{auth_port}{API_PATH}", client),
         Target("(d) nginx straight", f"http://127.0.0.1:{straight_port}{API_PATH}", client),
         Target(

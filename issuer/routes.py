@@ -15,6 +15,7 @@ refused rather than guessed at.
 """
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
@@ -61,20 +62,26 @@ class Decision:
     """The scopes the matching rule asks for (for ``WWW-Authenticate: ... scope=``)."""
 
 
+ALLOW = Decision(True)
+DENY = Decision(False)
+
+
 @dataclass(frozen=True, slots=True)
 class _Rule:
     action: Action
     all_of: frozenset[str]
     any_of: frozenset[str]
     claims: tuple[tuple[str, str], ...]
-    required: tuple[str, ...]
+    refusal: Decision
+    """The decision when the token does not meet the rule, naming the scopes it asks for."""
 
-    def met_by(self, scope: frozenset[str], claims: dict[str, str]) -> bool:
-        return (
-            self.all_of <= scope
-            and (not self.any_of or not self.any_of.isdisjoint(scope))
-            and all(claims.get(key) == value for key, value in self.claims)
-        )
+    def met_by(self, scope: frozenset[str], claims: Callable[[], Mapping[str, str]]) -> bool:
+        if not self.all_of <= scope or (self.any_of and self.any_of.isdisjoint(scope)):
+            return False
+        if not self.claims:
+            return True
+        held = claims()
+        return all(held.get(key) == value for key, value in self.claims)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,21 +97,28 @@ class CompiledRoutes:
     default: Action
 
     def decide(
-        self, method: str, path: str | None, scope: frozenset[str], claims: dict[str, str]
+        self,
+        method: str,
+        path: str | None,
+        scope: frozenset[str],
+        claims: Callable[[], Mapping[str, str]],
     ) -> Decision:
         """The decision for ``method`` on the normalised ``path`` (None: unknown or
-        ambiguous, which only a rule-free ``Allow`` default lets through)."""
+        ambiguous, which only a rule-free ``Allow`` default lets through). ``claims``
+        gives the client's Credential Metadata, asked for only by a rule that needs it."""
         if path is None:
-            return Decision(not self.rules and self.default == "Allow")
+            return ALLOW if not self.rules and self.default == "Allow" else DENY
         pattern = self.by_method.get(method, self.other_methods)
         # The root is the empty sequence of segments, so that "/**" and prefix "/" cover it.
         found = pattern.fullmatch("" if path == "/" else path)
         if found is None or found.lastgroup is None:
-            return Decision(self.default == "Allow")
+            return ALLOW if self.default == "Allow" else DENY
         rule = self.rules[int(found.lastgroup[1:])]
         if rule.action == "Deny":
-            return Decision(False)
-        return Decision(rule.met_by(scope, claims), rule.required)
+            return DENY
+        if rule.met_by(scope, claims):
+            return ALLOW
+        return rule.refusal
 
 
 NEVER = re.compile(r"(?!)")
@@ -139,7 +153,7 @@ def _rule(rule: RouteRule) -> _Rule:
         all_of=frozenset(require.all_of),
         any_of=frozenset(require.any_of),
         claims=tuple(sorted(require.claims.items())),
-        required=tuple(sorted(require.scopes)),
+        refusal=Decision(False, tuple(sorted(require.scopes))),
     )
 
 

@@ -73,7 +73,7 @@ def authz_handler(runtime: Runtime) -> Handler:
         if routes is not None:
             method, path = _original_request(request, settings, trusted=sidecar is not None)
             decision = routes.decide(
-                method, path, frozenset(verified.scope), _claims(verified, snapshot)
+                method, path, frozenset(verified.scope), lambda: _claims(verified, snapshot)
             )
             if not decision.allowed:
                 challenge = f'{REALM}, error="insufficient_scope"'
@@ -110,13 +110,12 @@ def _routes_for(
     """The rules of the policy the token reaches the proxy through: the one that minted
     it (Policy mode), or the ACL-mode policy of the first target in its audience that
     covers the proxy, the ApiProxy itself before its groups."""
-    namespace, name = proxy
-    reach = [f"ApiProxy/{name}", *sorted(snapshot.proxy_groups.get(proxy, ()))]
     if token.management == "Policy":
         key = snapshot.proxy_keys.get(token.client_id)
         policy = None if key is None else key.policies.get(token.token_type)
         return None if policy is None else policy.routes
-    for audience in reach:
+    namespace, name = proxy
+    for audience in [f"ApiProxy/{name}", *sorted(snapshot.proxy_groups.get(proxy, ()))]:
         if audience in token.audience:
             kind, _, target = audience.partition("/")
             policy = snapshot.acl_policies.get((Target(namespace, kind, target), token.token_type))
@@ -133,12 +132,12 @@ def _original_request(
     nginx and Traefik send them in headers, believed only from a trusted proxy or a
     sidecar's own gateway; Envoy's ext_authz appends the path to ``/authz`` and keeps
     the method, which no header can change."""
-    if trusted or settings.trusts(request.remote):
-        for uri_header, method_header in settings.original_request_headers:
-            uri = request.headers.get(uri_header)
-            if uri is not None:
-                method = request.headers.get(method_header, request.method)
-                return method.strip().upper(), normalise_path(uri.strip())
+    headers = request.headers
+    for uri_header, method_header in settings.original_request_headers:
+        uri = headers.get(uri_header)
+        if uri is not None and (trusted or settings.trusts(request.remote)):
+            method = headers.get(method_header, request.method)
+            return method.strip().upper(), normalise_path(uri.strip())
     raw = request.raw_path
     if raw.startswith(AUTHZ_PREFIX):
         return request.method, normalise_path(raw[len(AUTHZ_PREFIX) - 1 :])
