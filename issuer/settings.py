@@ -26,6 +26,13 @@ class IssuerSettings:
     ``X-Gatekey-Proxy`` says (sidecar mode)."""
     home_namespace: str | None = None
     """Where a bare proxy name points (:mod:`gatekey.issuer.proxies`)."""
+    original_request_headers: tuple[tuple[str, str], ...] = (
+        ("X-Original-URI", "X-Original-Method"),
+        ("X-Forwarded-Uri", "X-Forwarded-Method"),
+    )
+    """``(URI header, method header)`` pairs through which a gateway tells ``/authz`` the
+    request it checks (nginx ``auth_request``, then Traefik ``ForwardAuth``), believed
+    only from ``trusted_proxies`` or in sidecar mode."""
 
     def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client's address: behind trusted proxies, the nearest ``X-Forwarded-For``

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, cast, get_args
 
 from gatekey.issuer.client_ids import ClientIdClaim, Holder, award_client_ids
+from gatekey.issuer.routes import CompiledRoutes, compile_routes
 from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.model import Target, TokenManagement
@@ -63,6 +64,8 @@ class PolicyView:
     audience: tuple[str, ...]
     settings: TokenManagement
     pool: UserPool | None
+    routes: CompiledRoutes | None = None
+    """The per-route rules ``/authz`` applies to this policy's tokens, compiled."""
 
     @property
     def type(self) -> str:
@@ -380,6 +383,7 @@ class _Builder:
                 audience=tuple(loaded["audience"]),
                 settings=self.defaults.overridden(spec.token_management),
                 pool=pool,
+                routes=None if spec.routes is None else compile_routes(spec.routes),
             )
         except (ValueError, KeyError, TypeError) as exc:
             self._skip(obj, exc)

@@ -39,12 +39,15 @@ USER_POOL_MISSING = "UserPoolMissing"
 METADATA_SECRET_MISSING = "MetadataSecretMissing"
 CLIENT_ID_CONFLICT = "ClientIdConflict"
 """Another CR (in any namespace) holds the client id this one would use."""
+UNKNOWN_SCOPE = "UnknownScope"
+"""``routes`` require a scope that no Role of the namespace defines."""
 AUDIENCE_NOT_OWNED = "AudienceNotOwned"
 """``token.audience`` names a target its own namespace does not own (tenancy)."""
 
-REJECTED = frozenset({AUDIENCE_NOT_OWNED})
+REJECTED = frozenset({AUDIENCE_NOT_OWNED, UNKNOWN_SCOPE})
 """Reasons that make a manifest unusable as written, found only with the other objects:
 the embedded mode reports them with file and field, like a manifest that does not parse."""
+
 
 CLIENT_ID_BYTES = 12
 CLIENT_SECRET_BYTES = 32
@@ -147,6 +150,14 @@ class _Renderer:
                 self._status(policy, False, AUDIENCE_NOT_OWNED, foreign, path="spec.token.audience")
                 self._keep_proxy_key(policy, key_owner)
                 continue
+            unknown = self._unknown_scopes(policy)
+            if unknown:
+                message = "routes name scopes no Role of this namespace defines: " + ", ".join(
+                    sorted(unknown)
+                )
+                self._status(policy, False, UNKNOWN_SCOPE, message, path="spec.routes")
+                self._keep_proxy_key(policy, key_owner)
+                continue
             slot = (policy.spec.type, policy.spec.management, policy.target)
             if slot in winners:
                 self._status(
@@ -183,6 +194,14 @@ class _Renderer:
             and key_owner.get(name, policy.target) == policy.target
         ):
             self._client_secret(name, policy, "proxy-key", client_id=None)
+
+    def _unknown_scopes(self, policy: AuthPolicy) -> frozenset[str]:
+        """Scopes the policy's routes require that no Role defines: a typo there would
+        otherwise refuse every request at run time (fail closed, but silently)."""
+        routes = policy.spec.routes
+        if routes is None:
+            return frozenset()
+        return routes.scopes - {role.scope for role in self.inputs.roles}
 
     def _policy(self, policy: AuthPolicy) -> None:
         fields: dict[str, Any] = {"endpoints": list(policy.endpoints)}

@@ -18,15 +18,19 @@ from aiohttp.typedefs import Handler
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.proxies import ProxyName, home_namespace, parse_proxy
+from gatekey.issuer.routes import CompiledRoutes, normalise_path
 from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.verification import InvalidToken, Verified
+from gatekey.operator.model import Target
 
 PROXY_HEADER = "X-Gatekey-Proxy"
 USER_HEADER = "X-Authenticated-UserId"
 ROLES_HEADER = "X-Authenticated-UserRoles"
 CLIENT_HEADER = "X-Authenticated-ClientId"
 REALM = 'Bearer realm="gatekey"'
+AUTHZ_PREFIX = "/authz/"
 
 
 def authz_handler(runtime: Runtime) -> Handler:
@@ -65,6 +69,17 @@ def authz_handler(runtime: Runtime) -> Handler:
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         if not _covers(verified, proxy, snapshot, now):
             return web.Response(status=403)
+        routes = _routes_for(verified, proxy, snapshot)
+        if routes is not None:
+            method, path = _original_request(request, settings, trusted=sidecar is not None)
+            decision = routes.decide(
+                method, path, frozenset(verified.scope), lambda: _claims(verified, snapshot)
+            )
+            if not decision.allowed:
+                challenge = f'{REALM}, error="insufficient_scope"'
+                if decision.required:
+                    challenge += f', scope="{" ".join(decision.required)}"'
+                return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         return web.Response(
             status=200,
             headers={
@@ -87,6 +102,52 @@ def _allowed(
     if allowed and proxy not in [p.resolve(home) for p in allowed]:
         return None
     return proxy
+
+
+def _routes_for(
+    token: Verified, proxy: tuple[str, str], snapshot: Snapshot
+) -> CompiledRoutes | None:
+    """The rules of the policy the token reaches the proxy through: the one that minted
+    it (Policy mode), or the ACL-mode policy of the first target in its audience that
+    covers the proxy, the ApiProxy itself before its groups."""
+    if token.management == "Policy":
+        key = snapshot.proxy_keys.get(token.client_id)
+        policy = None if key is None else key.policies.get(token.token_type)
+        return None if policy is None else policy.routes
+    namespace, name = proxy
+    for audience in [f"ApiProxy/{name}", *sorted(snapshot.proxy_groups.get(proxy, ()))]:
+        if audience in token.audience:
+            kind, _, target = audience.partition("/")
+            policy = snapshot.acl_policies.get((Target(namespace, kind, target), token.token_type))
+            if policy is not None:
+                return policy.routes
+    return None
+
+
+def _original_request(
+    request: web.Request, settings: IssuerSettings, *, trusted: bool
+) -> tuple[str, str | None]:
+    """The method and normalised path of the request the gateway checks.
+
+    nginx and Traefik send them in headers, believed only from a trusted proxy or a
+    sidecar's own gateway; Envoy's ext_authz appends the path to ``/authz`` and keeps
+    the method, which no header can change."""
+    headers = request.headers
+    for uri_header, method_header in settings.original_request_headers:
+        uri = headers.get(uri_header)
+        if uri is not None and (trusted or settings.trusts(request.remote)):
+            method = headers.get(method_header, request.method)
+            return method.strip().upper(), normalise_path(uri.strip())
+    raw = request.raw_path
+    if raw.startswith(AUTHZ_PREFIX):
+        return request.method, normalise_path(raw[len(AUTHZ_PREFIX) - 1 :])
+    return request.method, None
+
+
+def _claims(token: Verified, snapshot: Snapshot) -> dict[str, str]:
+    """The current Credential Metadata of the token's client, by key."""
+    cred = snapshot.credentials.get(token.client_id)
+    return {} if cred is None else {c.key: c.value for c in cred.claims}
 
 
 def _covers(token: Verified, proxy: tuple[str, str], snapshot: Snapshot, now: float) -> bool:

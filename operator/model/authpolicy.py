@@ -7,6 +7,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 
 from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
+from gatekey.operator.model.routes import Routes
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 
@@ -139,6 +140,11 @@ class AuthPolicySpec(Spec):
     token: PolicyToken = PolicyToken()
     token_management: TokenManagementOverride | None = Field(
         default=None, description="Overrides of the issuer-wide Token Management Settings."
+    )
+    routes: Routes | None = Field(
+        default=None,
+        description="Per-route rules /authz applies to this policy's tokens: the first rule "
+        "matching the method and path decides, else default.",
     )
 
     _grants = field_validator("grant_types")(unique_grants)

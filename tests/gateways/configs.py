@@ -57,6 +57,10 @@ server {
         proxy_set_header Content-Length "";
         # The API this server protects. Set here, so a client cannot choose it.
         proxy_set_header X-Gatekey-Proxy orders;
+        # The request being checked, for per-route rules (believed from a trusted peer:
+        # start Gatekey with --trusted-proxies naming this nginx).
+        proxy_set_header X-Original-URI $request_uri;
+        proxy_set_header X-Original-Method $request_method;
     }
 }
 """

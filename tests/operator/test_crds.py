@@ -140,6 +140,32 @@ CASES = [
     ("group with member proxies", policy("p", target="ProxyGroup/g", proxies=["a", "b"]), True),
     ("proxy with member proxies", policy("p", proxies=["a"]), False),
     ("unknown grant", policy("p", grantTypes=["implicit"]), False),
+    (
+        "routes with every path form",
+        policy(
+            "p",
+            routes={
+                "default": "Deny",
+                "rules": [
+                    {"path": {"prefix": "/a"}, "methods": ["GET"]},
+                    {"path": {"exact": "/b"}, "require": {"allOf": ["s"], "claims": {"k": "v"}}},
+                    {"path": {"glob": "/c/**/d/*"}, "action": "Deny"},
+                ],
+            },
+        ),
+        True,
+    ),
+    (
+        "a route with two path forms",
+        policy("p", routes={"rules": [{"path": {"prefix": "/a", "exact": "/a"}}]}),
+        False,
+    ),
+    (
+        "a route glob with ** inside a segment",
+        policy("p", routes={"rules": [{"path": {"glob": "/a**"}}]}),
+        False,
+    ),
+    ("a route method in lower case", policy("p", routes={"rules": [{"methods": ["get"]}]}), False),
     ("bad duration", policy("p", token={"ttl": "1 hour"}), False),
     ("unknown algorithm", policy("p", token={"algorithm": "none"}), False),
     ("bad target kind", policy("p", target="Service/x"), False),
