@@ -85,7 +85,8 @@ _INSERT_JWT = "INSERT OR REPLACE INTO chain_jwts (jti, chain_id, until) VALUES (
 # Marks the old refresh token used unless it was used, revoked, or its chain tombstoned.
 _USE = (
     "UPDATE tokens SET used = 1 WHERE digest = ? AND kind = 'refresh' AND used = 0"
-    " AND revoked = 0 AND chain_id NOT IN (SELECT chain_id FROM revoked_chains)"
+    " AND revoked = 0 AND NOT EXISTS"
+    " (SELECT 1 FROM revoked_chains r WHERE r.chain_id = tokens.chain_id)"
 )
 
 
