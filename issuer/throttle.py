@@ -127,7 +127,10 @@ class Throttle:
                     continue
                 self._failing.add(key)
                 if count >= settings.block_after:
+                    # Armed here at once, kept in the store, told to every replica. A
+                    # replica that missed the event re-arms on the next failure (>=).
                     until = now + settings.window_seconds
+                    self._remember(key, until)
                     await self.store.block(key, until)
                     await self.store.publish({"type": "block", "key": key, "until": until})
         except StoreUnavailable:

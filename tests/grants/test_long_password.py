@@ -108,4 +108,3 @@ def test_an_unknown_hash_format_or_no_pool_still_costs_a_default_check(checks):
     assert passwords.verify_hash(None, LONG) is False
     assert passwords.verify_hash(None, "x", like="{SHA}unknown") is False
     assert checks == [(72, "$2b$10$"), (1, "$2b$10$")]
-
