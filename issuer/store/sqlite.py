@@ -57,10 +57,11 @@ CREATE TABLE IF NOT EXISTS denied_jtis (
     until REAL
 );
 CREATE TABLE IF NOT EXISTS chain_jwts (
-    jti TEXT PRIMARY KEY,
     chain_id TEXT NOT NULL,
-    until REAL
-);
+    jti TEXT NOT NULL,
+    until REAL,
+    PRIMARY KEY (chain_id, jti)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS revoked_chains (
     chain_id TEXT PRIMARY KEY,
     until REAL
@@ -70,7 +71,7 @@ CREATE TABLE IF NOT EXISTS blocks (
     until REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tokens_chain ON tokens (chain_id);
-CREATE INDEX IF NOT EXISTS chain_jwts_chain ON chain_jwts (chain_id);
+
 CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 """
 _COLUMNS = (
@@ -81,6 +82,8 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 17)})"  # noqa: S608
 _SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
 _SEP = "\x1f"  # unit separator: never part of a scope token or an audience value
+# One B-tree keyed by chain: written with every JWT of a refresh chain, read only to
+# revoke the chain.
 _INSERT_JWT = "INSERT OR REPLACE INTO chain_jwts (jti, chain_id, until) VALUES (?, ?, ?)"
 # Marks the old refresh token used unless it was used, revoked, or its chain tombstoned.
 _USE = (
@@ -152,15 +155,22 @@ class SQLiteStore:
             with _available():
                 try:
                     self._db.execute("BEGIN IMMEDIATE")
+                    rows: list[tuple[object, ...]] = []
+                    jwts: list[tuple[object, ...]] = []
                     for write in batch:
                         # A rotation writes its successors only if it marked the old token.
+                        # (No write of a batch can depend on another: a token is handed
+                        # out only once the batch that stored it has committed.)
                         ok = write.rotates is None or (
                             self._db.execute(_USE, (write.rotates,)).rowcount == 1
                         )
                         if ok:
-                            self._db.executemany(_INSERT, write.rows)
-                            self._db.executemany(_INSERT_JWT, write.jwts)
+                            rows += write.rows
+                            jwts += write.jwts
                         outcomes.append(ok)
+                    self._db.executemany(_INSERT, rows)
+                    if jwts:
+                        self._db.executemany(_INSERT_JWT, jwts)
                     self._db.execute("COMMIT")
                 except sqlite3.Error:
                     if self._db.in_transaction:
