@@ -22,6 +22,7 @@ import pytest
 from tests.support.issuer import write_manifests
 from tests.support.manifests import credential, policy
 from tests.support.process import gatekey, serving
+from tests.support.redis_server import redis_server
 
 # (path, proxy the token is for, who the client is)
 ENDPOINTS = {
@@ -30,7 +31,7 @@ ENDPOINTS = {
     "/credential/jwt": ("payments", "credential"),
     "/credential/token": ("payments", "credential"),
 }
-WAYS_ROUNDS = [(2, 8), (20, 2)]
+WAYS_ROUNDS = [(2, 25), (20, 5)]
 
 
 @dataclass
@@ -66,9 +67,13 @@ def _clients(manifests: Path, state: Path) -> dict[str, tuple[str, str]]:
     return {"proxy-key": key("ApiProxy/orders"), "credential": key("Credential/billing")}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    manifests, state = tmp_path / "m", tmp_path / "state"
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """Issuers set up once per store: each round starts its own chain."""
+    folder = tmp_path_factory.mktemp(request.param)
+    manifests, state = folder / "m", folder / "state"
     _manifests(manifests)
     clients = _clients(manifests, state)
     with ExitStack() as stack:
@@ -76,8 +81,9 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
             url, _ = stack.enter_context(serving(manifests, state))
             urls = [url]
         else:
-            redis_url = request.getfixturevalue("redis_url")
-            shared = ("--store", redis_url, "--issuer-url", "http://gatekey.test")
+            (folder / "redis").mkdir()
+            server = stack.enter_context(redis_server(folder / "redis"))
+            shared = ("--store", server.url, "--issuer-url", "http://gatekey.test")
             urls = [stack.enter_context(serving(manifests, state, *shared))[0] for _ in range(2)]
         yield World(urls, clients)
 
