@@ -66,7 +66,7 @@ class Attempt:
         keys = []
         if self.client_id and self.known_client:
             keys.append(f"client:{self.client_id}@{self.source}")
-        elif self.client_id:
+        else:
             keys.append(f"addr:{self.source}")
         if self.username:
             keys.append(f"user:{self.username}@{self.source}")

@@ -36,12 +36,12 @@ CHANNEL = PREFIX + "events"
 _SEP = "\x1f"
 RECONNECT_SECONDS = 0.5
 
-# Stores tokens and chain JWT ids. ARGV[1] = key prefix, ARGV[2] = JSON list of
-# records {d: digest, c: chain, g: grant, f: [field, value, ...], x: expire-at or
-# absent}, ARGV[3] = JSON list of {j: jti, c: chain, u: exp, x: expire-at; u and x
-# absent for an immortal JWT}. A set or hash is
-# kept while its longest-lived member lives; an immortal member keeps it for ever.
-# (EXPIREAT GT treats a key without expiry as immortal: a new key gets a plain one.)
+# Stores tokens and chain JWT ids. ARGV[1] = key prefix; ARGV[2] = JSON list of
+# records {d: digest, c: chain, g: grant, f: [field, value, ...], x: expire-at, absent
+# when immortal}; ARGV[3] = JSON list of JWTs {j: jti, c: chain, u: exp, x: expire-at,
+# u and x absent when immortal}. A set or hash is kept while its longest-lived member
+# lives, for ever with an immortal member. (EXPIREAT GT treats a key without expiry
+# as immortal, so a new key gets a plain EXPIREAT.)
 _STORE = """
 local function keep(key, existed, at)
   if at == nil then redis.call('PERSIST', key)
