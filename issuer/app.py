@@ -89,13 +89,15 @@ def _openapi(runtime: Runtime) -> Handler:
 
 
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Load the deny list, listen to the other replicas while serving, close at the end."""
+    """Load the deny list and the blocks, listen to the other replicas while serving,
+    close at the end."""
     runtime = app[RUNTIME_KEY]
     listener = asyncio.create_task(runtime.store.run())
     try:
         await runtime.load_deny_list()
+        await runtime.throttle.load(runtime.clock())
     except StoreUnavailable:
-        _log.warning("token store unavailable at start-up; the deny list starts empty")
+        _log.warning("token store unavailable at start-up; deny list and blocks start empty")
     yield
     listener.cancel()
     with contextlib.suppress(asyncio.CancelledError):

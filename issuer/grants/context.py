@@ -1,9 +1,9 @@
 """What every grant works with: the endpoint, the authenticated client and the decision."""
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.snapshot import CredentialView, PolicyView, Snapshot
@@ -59,6 +59,8 @@ class Chain:
     chain_id: str
     started_at: float
     refresh_count: int
+    rotates: str | None = None
+    """The digest of the refresh token this one replaces: used up when the new one is stored."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,16 @@ class Grant:
     chain: Chain | None = None
 
 
-PasswordCheck = Callable[[str | None, str], Awaitable[bool]]
+class PasswordCheck(Protocol):
+    """Checks a password against a stored hash, off the event loop.
+
+    ``hashed`` None (an unknown user) checks against a decoy made like ``like`` (same
+    algorithm and cost), so that the answer takes as long as for a known user.
+    """
+
+    def __call__(
+        self, hashed: str | None, password: str, like: str | None = None
+    ) -> Awaitable[bool]: ...
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,12 @@
 
 Refresh tokens rotate on every use; the chain lives for ``refresh.ttl`` from
 its first issue and at most ``refresh.maxCount`` refreshes. Presenting a token
-that was already rotated revokes the whole chain.
+that was already rotated revokes the whole chain: every refresh and opaque access token
+stored in it, and the JWT access tokens minted in it (their ``jti`` goes on the deny
+list). The rotation itself (the old token used, its successors stored) is one atomic
+step of the store, done when the new tokens are minted: of several requests racing with
+one refresh token, one wins, and once any other one is told of the reuse, the winner's
+new tokens are dead too.
 """
 
 from dataclasses import replace
@@ -10,7 +15,7 @@ from dataclasses import replace
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
 from gatekey.issuer.grants.context import Chain, Client, Grant, GrantContext
 from gatekey.issuer.scopes import narrow_scope, parse_scope
-from gatekey.issuer.store.base import TokenRecord, token_digest
+from gatekey.issuer.store.base import TokenRecord, TokenStore, token_digest
 from gatekey.operator.model import duration_seconds
 
 
@@ -24,15 +29,13 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     _check(record, client, ctx.now)
     assert record is not None
     if record.used:
-        await ctx.store.revoke_chain(record.chain_id)
-        raise InvalidGrant("refresh token was already used; its chain is revoked")
+        await revoke_chain(ctx.store, record.chain_id)
+        raise reused()
     held = _held(client, record, ctx)
     scope = narrow_scope(parse_scope(ctx.params.get("scope")), record.scope, held)
     audience = tuple(a for a in record.audience if a in set(client.audience))
     if not audience:
         raise InvalidGrant("the client no longer reaches any target of this token")
-    if not await ctx.store.use_refresh(digest):
-        raise InvalidGrant("refresh token was already used")
     targets = tuple(p for p in client.targets if p.target.audience in audience) or client.targets
     return Grant(
         client=replace(client, targets=targets, policy=targets[0]),
@@ -41,8 +44,21 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
         username=record.username,
         scope=scope,
         audience=audience,
-        chain=Chain(record.chain_id, record.chain_started_at, record.refresh_count + 1),
+        chain=Chain(
+            record.chain_id, record.chain_started_at, record.refresh_count + 1, rotates=digest
+        ),
     )
+
+
+def reused() -> InvalidGrant:
+    """The answer to a refresh token presented a second time."""
+    return InvalidGrant("refresh token was already used; its chain is revoked")
+
+
+async def revoke_chain(store: TokenStore, chain_id: str) -> None:
+    """Revoke a chain in the store, then tell every replica of the JWTs it denied."""
+    for jti, until in (await store.revoke_chain(chain_id)).items():
+        await store.publish({"type": "deny", "jti": jti, "until": until})
 
 
 def _check(record: TokenRecord | None, client: Client, now: float) -> None:

@@ -1,9 +1,9 @@
 """Token revocation, RFC 7009, at ``/auth/revoke`` and ``/credential/revoke``.
 
 An opaque access token is revoked; a refresh token takes its whole chain with
-it; a JWT's ``jti`` goes on the deny list until its ``exp``. Unknown and
-invalid tokens get 200 (RFC 7009 §2.2); a token of another client is refused
-(§2.1); a store failure is 503, never a false success.
+it (the JWT access tokens minted in it included); a JWT's ``jti`` goes on the deny
+list until its ``exp``. Unknown and invalid tokens get 200 (RFC 7009 §2.2); a token
+of another client is refused (§2.1); a store failure is 503, never a false success.
 """
 
 from aiohttp import web
@@ -13,6 +13,7 @@ from gatekey.issuer import audit
 from gatekey.issuer.clients import authenticate_caller
 from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest, UnauthorizedClient
+from gatekey.issuer.grants.refresh_token import revoke_chain
 from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.requests import read_client_form
 from gatekey.issuer.http.responses import json_response
@@ -45,8 +46,8 @@ def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
                 return "unknown"
             if record.client_id != caller:
                 raise UnauthorizedClient("the token was issued to another client")
-            if record.kind == "refresh":
-                await store.revoke_chain(record.chain_id)
+            if record.kind == "refresh":  # with the JWTs minted in its chain (§2.1)
+                await revoke_chain(store, record.chain_id)
             else:
                 await store.revoke(record.digest)
             return "revoked"

@@ -4,7 +4,7 @@ Tokens are kept only as SHA-256 digests: a leaked store yields no usable token.
 """
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -55,6 +55,16 @@ class TokenRecord:
         return not self.revoked and (self.expires_at is None or now < self.expires_at)
 
 
+@dataclass(frozen=True, slots=True)
+class ChainJwt:
+    """A JWT access token minted in a refresh chain: revoking the chain denies its ``jti``."""
+
+    jti: str
+    chain_id: str
+    expires_at: float | None
+    """The JWT's ``exp``; None for an immortal token."""
+
+
 def token_digest(token: str) -> str:
     """The key a token is stored under: hex SHA-256 (tokens are 256-bit random)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -63,16 +73,20 @@ def token_digest(token: str) -> str:
 class TokenStore(Protocol):
     """Storage for the stateful parts of a token's life."""
 
-    async def add(self, *records: TokenRecord) -> None:
-        """Store new tokens."""
+    async def add(self, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()) -> None:
+        """Store new tokens, and the JWTs minted in their chains."""
         ...
 
     async def get(self, digest: str) -> TokenRecord | None:
         """The token stored under ``digest``, live or not; None if unknown or purged."""
         ...
 
-    async def use_refresh(self, digest: str) -> bool:
-        """Mark a refresh token used, atomically; False if it was already used or revoked."""
+    async def rotate(
+        self, digest: str, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()
+    ) -> bool:
+        """In one atomic step: mark the refresh token ``digest`` used and store ``records``
+        and ``jwts`` (its successors). False, with nothing written, when ``digest`` is not
+        an unused, unrevoked refresh token or its chain was revoked (RFC 9700 §4.14)."""
         ...
 
     async def revoke(self, digest: str) -> None:
@@ -87,8 +101,10 @@ class TokenStore(Protocol):
         """The deny list in force: ``jti`` -> until when."""
         ...
 
-    async def revoke_chain(self, chain_id: str) -> None:
-        """Revoke every token of a chain (RFC 9700 §4.14: refresh-token reuse)."""
+    async def revoke_chain(self, chain_id: str) -> dict[str, float | None]:
+        """In one atomic step: revoke every token of a chain, put the JWTs minted in it on
+        the deny list, and refuse any later rotation in it (RFC 9700 §4.14: refresh-token
+        reuse). The JWTs denied: ``jti`` -> until when."""
         ...
 
     async def revoke_grant(self, grant_key: str) -> None:
@@ -101,6 +117,14 @@ class TokenStore(Protocol):
 
     async def clear_failures(self, key: str) -> None:
         """Forget the failures of ``key`` (after a success)."""
+        ...
+
+    async def block(self, key: str, until: float) -> None:
+        """Refuse ``key`` until ``until`` (kept across restarts, shared by replicas)."""
+        ...
+
+    async def blocks(self, now: float) -> dict[str, float]:
+        """The blocks in force: key -> until when."""
         ...
 
     async def publish(self, event: Event) -> None:

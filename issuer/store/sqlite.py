@@ -2,18 +2,30 @@
 
 Statements run on the event loop thread: each is a few microseconds against a
 local file with ``synchronous=NORMAL``, less than a hop to a worker thread.
-Inserts are group-committed per loop iteration. There is no index on expiry:
-purging scans the table every ten minutes, and each index costs every insert.
+Inserts and rotations are group-committed per loop iteration. There is no index on
+expiry: purging scans the table every ten minutes, and each index costs every insert.
+
+Rotation and chain revocation cannot interleave: each runs as one transaction on the
+loop thread, a rotation only succeeds while its refresh token is unused and unrevoked
+and its chain has no tombstone, and revoking a chain revokes every token stored in it,
+leaves a tombstone and moves the JWT ids minted in it to the deny list.
 """
 
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from gatekey.issuer.store.base import Event, EventHandler, StoreUnavailable, TokenRecord
+from gatekey.issuer.store.base import (
+    ChainJwt,
+    Event,
+    EventHandler,
+    StoreUnavailable,
+    TokenRecord,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -45,7 +57,22 @@ CREATE TABLE IF NOT EXISTS denied_jtis (
     jti TEXT PRIMARY KEY,
     until REAL
 );
+CREATE TABLE IF NOT EXISTS chain_jwts (
+    chain_id TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    until REAL,
+    PRIMARY KEY (chain_id, jti)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revoked_chains (
+    chain_id TEXT PRIMARY KEY,
+    until REAL
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS tokens_chain ON tokens (chain_id);
+
 CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 """
 _COLUMNS = (
@@ -57,6 +84,25 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 18)})"  # noqa: S608
 _SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
 _SEP = "\x1f"  # unit separator: never part of a scope token or an audience value
+# One B-tree keyed by chain: written with every JWT of a refresh chain, read only to
+# revoke the chain.
+_INSERT_JWT = "INSERT OR REPLACE INTO chain_jwts (jti, chain_id, until) VALUES (?, ?, ?)"
+# Marks the old refresh token used unless it was used, revoked, or its chain tombstoned.
+_USE = (
+    "UPDATE tokens SET used = 1 WHERE digest = ? AND kind = 'refresh' AND used = 0"
+    " AND revoked = 0 AND NOT EXISTS"
+    " (SELECT 1 FROM revoked_chains r WHERE r.chain_id = tokens.chain_id)"
+)
+
+
+@dataclass
+class _Write:
+    """One caller's share of a group commit: rows, and the refresh token it rotates."""
+
+    rows: list[tuple[object, ...]]
+    jwts: list[tuple[object, ...]]
+    rotates: str | None
+    done: "asyncio.Future[bool]"
 
 
 class SQLiteStore:
@@ -69,7 +115,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._handlers: list[EventHandler] = []
-        self._pending: list[tuple[list[tuple[object, ...]], asyncio.Future[None]]] = []
+        self._pending: list[_Write] = []
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -81,51 +127,73 @@ class SQLiteStore:
         if "namespace" not in columns:  # a state dir from before namespaced tokens
             self._db.execute("ALTER TABLE tokens ADD COLUMN namespace TEXT NOT NULL DEFAULT ''")
 
-    async def add(self, *records: TokenRecord) -> None:
+    async def add(self, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()) -> None:
         """Store ``records``. Calls made in one event-loop iteration share one transaction
         (group commit: a COMMIT costs more than the rows it writes); each caller still
         returns only once its rows are committed."""
+        await self._write(None, records, jwts)
+
+    async def rotate(
+        self, digest: str, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()
+    ) -> bool:
+        return await self._write(digest, records, jwts)
+
+    async def _write(
+        self, rotates: str | None, records: Sequence[TokenRecord], jwts: Sequence[ChainJwt]
+    ) -> bool:
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append(([_row(r) for r in records], done))
+        write = _Write(
+            [_row(r) for r in records],
+            [(j.jti, j.chain_id, j.expires_at) for j in jwts],
+            rotates,
+            loop.create_future(),
+        )
+        self._pending.append(write)
         if len(self._pending) == 1:
             loop.call_soon(self._commit_pending)
-        await done
+        return await write.done
 
     def _commit_pending(self) -> None:
         batch, self._pending = self._pending, []
+        outcomes: list[bool] = []
         try:
             with _available():
                 try:
-                    self._db.execute("BEGIN")
-                    self._db.executemany(_INSERT, [row for rows, _ in batch for row in rows])
+                    self._db.execute("BEGIN IMMEDIATE")
+                    rows: list[tuple[object, ...]] = []
+                    jwts: list[tuple[object, ...]] = []
+                    for write in batch:
+                        # A rotation writes its successors only if it marked the old token.
+                        # (No write of a batch can depend on another: a token is handed
+                        # out only once the batch that stored it has committed.)
+                        ok = write.rotates is None or (
+                            self._db.execute(_USE, (write.rotates,)).rowcount == 1
+                        )
+                        if ok:
+                            rows += write.rows
+                            jwts += write.jwts
+                        outcomes.append(ok)
+                    self._db.executemany(_INSERT, rows)
+                    if jwts:
+                        self._db.executemany(_INSERT_JWT, jwts)
                     self._db.execute("COMMIT")
                 except sqlite3.Error:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     raise
         except StoreUnavailable as exc:
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(StoreUnavailable(*exc.args))
+            for write in batch:
+                if not write.done.done():
+                    write.done.set_exception(StoreUnavailable(*exc.args))
             return
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)
+        for write, ok in zip(batch, outcomes, strict=True):
+            if not write.done.done():
+                write.done.set_result(ok)
 
     async def get(self, digest: str) -> TokenRecord | None:
         with _available():
             row = self._db.execute(_SELECT, (digest,)).fetchone()
         return None if row is None else _record(row)
-
-    async def use_refresh(self, digest: str) -> bool:
-        with _available():
-            cur = self._db.execute(
-                "UPDATE tokens SET used = 1 WHERE digest = ? AND kind = 'refresh'"
-                " AND used = 0 AND revoked = 0",
-                (digest,),
-            )
-        return cur.rowcount == 1
 
     async def revoke(self, digest: str) -> None:
         with _available():
@@ -144,9 +212,35 @@ class SQLiteStore:
             ).fetchall()
         return {str(jti): None if until is None else float(until) for jti, until in rows}
 
-    async def revoke_chain(self, chain_id: str) -> None:
+    async def revoke_chain(self, chain_id: str) -> dict[str, float | None]:
+        db = self._db
         with _available():
-            self._db.execute("UPDATE tokens SET revoked = 1 WHERE chain_id = ?", (chain_id,))
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                # The tombstone lasts as long as anything of the chain could still be used.
+                longest, immortal, count = db.execute(
+                    "SELECT MAX(expires_at), SUM(expires_at IS NULL), COUNT(*) FROM tokens"
+                    " WHERE chain_id = ?",
+                    (chain_id,),
+                ).fetchone()
+                if count:
+                    db.execute(
+                        "INSERT OR REPLACE INTO revoked_chains (chain_id, until) VALUES (?, ?)",
+                        (chain_id, None if immortal else longest),
+                    )
+                db.execute("UPDATE tokens SET revoked = 1 WHERE chain_id = ?", (chain_id,))
+                jwts = db.execute(
+                    "DELETE FROM chain_jwts WHERE chain_id = ? RETURNING jti, until", (chain_id,)
+                ).fetchall()
+                db.executemany(
+                    "INSERT OR REPLACE INTO denied_jtis (jti, until) VALUES (?, ?)", jwts
+                )
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return {str(jti): None if until is None else float(until) for jti, until in jwts}
 
     async def revoke_grant(self, grant_key: str) -> None:
         with _available():
@@ -170,6 +264,19 @@ class SQLiteStore:
         with _available():
             self._db.execute("DELETE FROM failures WHERE key = ?", (key,))
 
+    async def block(self, key: str, until: float) -> None:
+        with _available():
+            self._db.execute(
+                "INSERT INTO blocks (key, until) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET until = MAX(until, excluded.until)",
+                (key, until),
+            )
+
+    async def blocks(self, now: float) -> dict[str, float]:
+        with _available():
+            rows = self._db.execute("SELECT key, until FROM blocks WHERE until > ?", (now,))
+            return {str(key): float(until) for key, until in rows.fetchall()}
+
     async def publish(self, event: Event) -> None:
         for handler in self._handlers:
             handler(event)
@@ -189,6 +296,11 @@ class SQLiteStore:
                 "DELETE FROM denied_jtis WHERE until IS NOT NULL AND until < ?", (now,)
             )
             self._db.execute("DELETE FROM failures WHERE expires_at < ?", (now,))
+            self._db.execute("DELETE FROM blocks WHERE until < ?", (now,))
+            self._db.execute("DELETE FROM chain_jwts WHERE until IS NOT NULL AND until < ?", (now,))
+            self._db.execute(
+                "DELETE FROM revoked_chains WHERE until IS NOT NULL AND until < ?", (now,)
+            )
         return cur.rowcount
 
     async def close(self) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 from gatekey.issuer.errors import ServerError
 from gatekey.issuer.grants.context import Chain, Grant, GrantContext
-from gatekey.issuer.store.base import TokenRecord
+from gatekey.issuer.grants.refresh_token import reused, revoke_chain
+from gatekey.issuer.store.base import ChainJwt, TokenRecord
 from gatekey.issuer.tokens.jwt_signer import JwtSigner
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX, new_id, new_token
 from gatekey.issuer.tokens.response import token_response
@@ -60,21 +61,32 @@ class Minter:
             )
 
         jti = None
+        expires_at = None if ttl is None else iat + ttl
         if client.endpoint.type == "JWT":
             jti = new_id()
             access = self._jwt(grant, ctx, iat, ttl, jti)
         else:
             access, digest = new_token(ACCESS_PREFIX)
-            records.append(record(digest, "access", None if ttl is None else iat + ttl))
+            records.append(record(digest, "access", expires_at))
         refresh_token = None
+        jwts: list[ChainJwt] = []
         if refresh and settings.refreshable:
             refresh_token, digest = new_token(REFRESH_PREFIX)
             window = duration_seconds(settings.refresh.ttl)
             records.append(record(digest, "refresh", chain.started_at + window))
+            if jti is not None:  # revoking the chain must reach this JWT too
+                jwts.append(ChainJwt(jti, chain.chain_id, expires_at))
         if settings.revoke_previous and client.endpoint.type == "OAuth2" and grant.chain is None:
             await ctx.store.revoke_grant(grant_key)
-        if records:
-            await ctx.store.add(*records)
+        if grant.chain is not None and grant.chain.rotates is not None:
+            # The old refresh token is used up here, in the same step that stores its
+            # successors: if another request used it first, or the chain was revoked
+            # meanwhile, nothing minted here is stored and nothing is answered.
+            if not await ctx.store.rotate(grant.chain.rotates, *records, jwts=jwts):
+                await revoke_chain(ctx.store, chain.chain_id)
+                raise reused()
+        elif records:
+            await ctx.store.add(*records, jwts=jwts)
         body = token_response(
             access_token=access,
             refresh_token=refresh_token,

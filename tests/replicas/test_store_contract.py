@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gatekey.issuer.store.base import StoreUnavailable, TokenRecord
+from gatekey.issuer.store.base import ChainJwt, StoreUnavailable, TokenRecord
 from gatekey.issuer.store.redis import RedisStore
 from gatekey.issuer.store.sqlite import SQLiteStore
 
@@ -48,11 +48,66 @@ async def test_round_trip(store):
     assert await store.get("absent") is None
 
 
-async def test_refresh_is_used_once_even_when_racing(store):
+async def test_refresh_is_rotated_once_even_when_racing(store):
     await store.add(record("d1"))
-    results = await asyncio.gather(*(store.use_refresh("d1") for _ in range(10)))
+    results = await asyncio.gather(
+        *(
+            store.rotate("d1", record(f"next{n}"), record(f"at{n}", kind="access"))
+            for n in range(10)
+        )
+    )
     assert results.count(True) == 1
     assert (await store.get("d1")).used
+    won = results.index(True)
+    for n in range(10):  # only the winner's successors were written
+        assert (await store.get(f"next{n}") is not None) is (n == won)
+        assert (await store.get(f"at{n}") is not None) is (n == won)
+
+
+async def test_rotation_and_chain_revocation_never_interleave(store):
+    """Whatever the order, once the chain is revoked no token of it is alive."""
+    now = time.time()
+    for n in range(20):
+        chain = f"race{n}"
+        await store.add(record(f"r{n}", chain=chain), jwts=[ChainJwt(f"j{n}", chain, now + 60)])
+        successors = (record(f"r{n}b", chain=chain), record(f"a{n}b", kind="access", chain=chain))
+        rotated, denied = await asyncio.gather(
+            store.rotate(f"r{n}", *successors, jwts=[ChainJwt(f"j{n}b", chain, now + 60)]),
+            store.revoke_chain(chain),
+        )
+        denied |= await store.revoke_chain(chain)  # as the loser of a race does
+        for digest in (f"r{n}", f"r{n}b", f"a{n}b"):
+            stored = await store.get(digest)
+            assert stored is None or stored.revoked
+        assert set(denied) == ({f"j{n}", f"j{n}b"} if rotated else {f"j{n}"})
+        assert await store.rotate(f"r{n}b", record(f"r{n}c", chain=chain)) is False
+
+
+async def test_revoking_a_chain_denies_its_jwts_durably(store):
+    now = time.time()
+    await store.add(
+        record("r", chain="c1"),
+        jwts=[ChainJwt("j1", "c1", now + 60), ChainJwt("j2", "c1", None)],
+    )
+    await store.add(record("s", chain="c2"), jwts=[ChainJwt("other", "c2", now + 60)])
+    assert await store.rotate("r", record("r2", chain="c1"), jwts=[ChainJwt("j3", "c1", now + 9)])
+    assert await store.revoke_chain("c1") == {
+        "j1": pytest.approx(now + 60),
+        "j2": None,
+        "j3": pytest.approx(now + 9),
+    }
+    assert set(await store.denied_jtis(now)) == {"j1", "j2", "j3"}
+    # A tombstone: no later rotation in the chain, even of a token added afterwards.
+    await store.add(record("late", chain="c1"))
+    assert await store.rotate("late", record("late2", chain="c1")) is False
+    assert not (await store.get("s")).revoked
+
+
+async def test_blocks_are_kept(store):
+    now = time.time()
+    await store.block("client:x@192.0.2.1", now + 60)
+    await store.block("addr:192.0.2.2", now - 1)
+    assert await store.blocks(now) == {"client:x@192.0.2.1": pytest.approx(now + 60)}
 
 
 async def test_revoke_chain_and_grant(store):
@@ -105,6 +160,17 @@ async def test_redis_expires_tokens_with_their_life(redis_url):
     assert await store.get("short") is not None
     await asyncio.sleep(2.5)
     assert await store.get("short") is None
+    await store.close()
+
+
+async def test_redis_chain_sets_expire_with_their_last_token(redis_url):
+    store = RedisStore(redis_url)
+    await store.add(record("a", chain="c", expires_in=100.0))
+    await store.add(record("b", chain="c", expires_in=50.0))
+    chain_ttl = await store._redis.ttl("gk:chain:c")
+    assert 90 <= chain_ttl <= 101
+    await store.add(record("forever", chain="c", expires_in=None))
+    assert await store._redis.ttl("gk:chain:c") == -1
     await store.close()
 
 

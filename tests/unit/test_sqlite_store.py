@@ -60,22 +60,24 @@ async def test_digest_is_not_the_token(store):
     assert len(token_digest("gkat_secret")) == 64
 
 
-async def test_use_refresh_is_single_use(store):
+async def test_rotate_is_single_use(store):
     refresh = record("gkrt_a", kind="refresh")
     await store.add(refresh)
-    assert await store.use_refresh(refresh.digest) is True
-    assert await store.use_refresh(refresh.digest) is False
+    assert await store.rotate(refresh.digest, record("gkrt_b", kind="refresh")) is True
+    assert await store.rotate(refresh.digest, record("gkrt_c", kind="refresh")) is False
     assert (await store.get(refresh.digest)).used is True
+    assert await store.get(token_digest("gkrt_b")) is not None
+    assert await store.get(token_digest("gkrt_c")) is None  # a refused rotation writes nothing
 
 
-async def test_use_refresh_refuses_access_unknown_and_revoked(store):
+async def test_rotate_refuses_access_unknown_and_revoked(store):
     access = record("gkat_a")
     revoked = record("gkrt_r", kind="refresh", chain_id="chain-2")
     await store.add(access, revoked)
     await store.revoke_chain("chain-2")
-    assert await store.use_refresh(access.digest) is False
-    assert await store.use_refresh(token_digest("nope")) is False
-    assert await store.use_refresh(revoked.digest) is False
+    assert await store.rotate(access.digest) is False
+    assert await store.rotate(token_digest("nope")) is False
+    assert await store.rotate(revoked.digest) is False
 
 
 async def test_revoke_chain_only_that_chain(store):
@@ -118,14 +120,14 @@ async def test_persists_across_reopen(tmp_path):
     first = SQLiteStore(path)
     refresh = record("gkrt_a", kind="refresh")
     await first.add(refresh, record("gkat_a"))
-    await first.use_refresh(refresh.digest)
+    assert await first.rotate(refresh.digest)
     await first.close()
 
     second = SQLiteStore(path)
     try:
         assert await second.get(refresh.digest) == replace(refresh, used=True)
         assert await second.get(token_digest("gkat_a")) == record("gkat_a")
-        assert await second.use_refresh(refresh.digest) is False
+        assert await second.rotate(refresh.digest) is False
     finally:
         await second.close()
 
