@@ -10,10 +10,9 @@ one refresh token, one wins, and once any other one is told of the reuse, the wi
 new tokens are dead too.
 """
 
-from dataclasses import replace
-
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
 from gatekey.issuer.grants.context import Chain, Client, Grant, GrantContext
+from gatekey.issuer.grants.principal import held_scopes, still_reached
 from gatekey.issuer.scopes import narrow_scope, parse_scope
 from gatekey.issuer.store.base import TokenRecord, TokenStore, token_digest
 from gatekey.operator.model import duration_seconds
@@ -31,14 +30,11 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     if record.used:
         await revoke_chain(ctx.store, record.chain_id)
         raise reused()
-    held = _held(client, record, ctx)
+    narrowed, audience = still_reached(client, record.audience)
+    held = held_scopes(narrowed, record.username, ctx.snapshot)
     scope = narrow_scope(parse_scope(ctx.params.get("scope")), record.scope, held)
-    audience = tuple(a for a in record.audience if a in set(client.audience))
-    if not audience:
-        raise InvalidGrant("the client no longer reaches any target of this token")
-    targets = tuple(p for p in client.targets if p.target.audience in audience) or client.targets
     return Grant(
-        client=replace(client, targets=targets, policy=targets[0]),
+        client=narrowed,
         grant_type="refresh_token",
         subject=record.subject,
         username=record.username,
@@ -80,24 +76,3 @@ def _check(record: TokenRecord | None, client: Client, now: float) -> None:
     limit = client.token.refresh.max_count
     if limit and record.refresh_count >= limit:
         raise InvalidGrant("refresh limit reached for this token")
-
-
-def _held(client: Client, record: TokenRecord, ctx: GrantContext) -> frozenset[str]:
-    """What the principal holds now: roles taken away since the grant are dropped.
-
-    A user removed from the pool can no longer refresh.
-    """
-    if record.username is None:
-        return client.held_scopes
-    pools = {
-        p.pool.name: p.namespace
-        for p in client.targets
-        if p.pool is not None and record.username in p.pool.users
-    }
-    if not pools:
-        raise InvalidGrant("the user is no longer in the authentication pool")
-    return frozenset(
-        scope
-        for name, namespace in pools.items()
-        for scope in ctx.snapshot.user_scopes(namespace, name, record.username)
-    )
