@@ -8,13 +8,21 @@ list). The rotation itself (the old token used, its successors stored) is one at
 step of the store, done when the new tokens are minted: of several requests racing with
 one refresh token, one wins, and once any other one is told of the reuse, the winner's
 new tokens are dead too.
+
+With ``refresh.reuseGracePeriod``, a token presented again within that time of its
+rotation (a retry after a lost response) is not a reuse: the retry's answer replaces the
+earlier one, whose tokens die (its refresh token becomes a used one, so presenting it
+later is a reuse). One branch of the chain is live at any time, however many retries
+race. Once the earlier answer was used, or after the period, it is a reuse as without it.
 """
+
+from collections.abc import Sequence
 
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
 from gatekey.issuer.grants.context import Chain, Client, Grant, GrantContext
 from gatekey.issuer.grants.principal import held_scopes, still_reached
 from gatekey.issuer.scopes import narrow_scope, parse_scope
-from gatekey.issuer.store.base import TokenRecord, TokenStore, token_digest
+from gatekey.issuer.store.base import ChainJwt, TokenRecord, TokenStore, token_digest
 from gatekey.operator.model import duration_seconds
 
 
@@ -27,7 +35,7 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     record = await ctx.store.get(digest)
     _check(record, client, ctx.now)
     assert record is not None
-    if record.used:
+    if record.used and not _within_grace(record, client, ctx.now):
         await revoke_chain(ctx.store, record.chain_id)
         raise reused()
     narrowed, audience = still_reached(client, record.audience)
@@ -44,6 +52,40 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
             record.chain_id, record.chain_started_at, record.refresh_count + 1, rotates=digest
         ),
     )
+
+
+async def rotate(
+    grant: Grant, ctx: GrantContext, records: Sequence[TokenRecord], jwts: Sequence[ChainJwt]
+) -> None:
+    """Store the successors of the refresh token ``grant.chain.rotates`` in one atomic step
+    of the store: a rotation, or within the grace period the replacement of the answer a
+    retry did not get. Else (a reuse, or the chain was revoked meanwhile) revoke the chain:
+    nothing minted here is stored and nothing is answered."""
+    assert grant.chain is not None
+    assert grant.chain.rotates is not None
+    digest, store = grant.chain.rotates, ctx.store
+    if await store.rotate(digest, *records, jwts=jwts, now=ctx.now):
+        return
+    grace = grace_seconds(grant.client)
+    if grace:
+        denied = await store.replace_rotation(digest, *records, jwts=jwts, now=ctx.now, grace=grace)
+        if denied is not None:
+            for jti, until in denied.items():
+                await store.publish({"type": "deny", "jti": jti, "until": until})
+            return
+    await revoke_chain(store, grant.chain.chain_id)
+    raise reused()
+
+
+def grace_seconds(client: Client) -> int:
+    """``refresh.reuseGracePeriod`` of the client's settings, in seconds."""
+    return duration_seconds(client.token.refresh.reuse_grace_period)
+
+
+def _within_grace(record: TokenRecord, client: Client, now: float) -> bool:
+    """A rotated token presented again soon enough to be a retry (the store decides for
+    good, atomically: this only spares a doomed mint)."""
+    return record.used_at is not None and now < record.used_at + grace_seconds(client)
 
 
 def reused() -> InvalidGrant:

@@ -49,6 +49,9 @@ class TokenRecord:
     namespace: str = ""
     """The namespace of the client it was issued to: client ids are global, but a token
     minted for a client of one namespace never passes for another's proxy."""
+    used_at: float | None = None
+    """When this refresh token was rotated; None while unused, and for a successor that a
+    retry replaced (see :meth:`TokenStore.replace_rotation`): no grace period applies to it."""
 
     def live(self, now: float) -> bool:
         """Neither revoked nor expired."""
@@ -82,11 +85,37 @@ class TokenStore(Protocol):
         ...
 
     async def rotate(
-        self, digest: str, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt] = (),
+        now: float | None = None,
     ) -> bool:
-        """In one atomic step: mark the refresh token ``digest`` used and store ``records``
-        and ``jwts`` (its successors). False, with nothing written, when ``digest`` is not
-        an unused, unrevoked refresh token or its chain was revoked (RFC 9700 §4.14)."""
+        """In one atomic step: mark the refresh token ``digest`` used (at ``now``, the
+        store's clock when None), remember what replaced it, and store ``records`` and
+        ``jwts`` (its successors). False, with nothing written, when ``digest`` is not an
+        unused, unrevoked refresh token or its chain was revoked (RFC 9700 §4.14)."""
+        ...
+
+    async def replace_rotation(
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt],
+        now: float,
+        grace: float,
+    ) -> dict[str, float | None] | None:
+        """The refresh-token grace period: in one atomic step, replace the answer to the
+        rotation of ``digest`` by ``records`` and ``jwts``. The successors it stored are
+        killed (its opaque access token revoked, its JWTs denied, its refresh token marked
+        used without a grace period, so that presenting it later is a reuse), and the new
+        ones stored and remembered in their place: one branch of the chain stays live.
+
+        None, with nothing written, unless ``digest`` is a refresh token rotated less than
+        ``grace`` seconds before ``now``, not revoked, its chain not revoked, and its
+        successor refresh token neither used nor revoked (once a client used the answer,
+        presenting the old token again is a reuse). Else the JWTs denied: ``jti`` -> until.
+        """
         ...
 
     async def revoke(self, digest: str) -> None:

@@ -8,12 +8,15 @@ one refresh token cannot both win, and a chain revoked by a reuse takes with it 
 tokens its winner just received (a rotation fails once ``gk:cr:<chain>``, the
 chain's tombstone, exists or its token is used or revoked). Blocks of the throttle
 are keys ``gk:block:<key>`` expiring with the block. Events (a denied ``jti``, a
-blocked key) travel on a pub/sub channel that every replica listens to.
+blocked key) travel on a pub/sub channel that every replica listens to. A rotated
+refresh token remembers what replaced it (fields ``successors``, ``successor_jwts``,
+JSON) so that a retry inside the grace period can replace that answer in one script.
 """
 
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -76,17 +79,59 @@ return 1
 """
 )
 
-# KEYS[1] = the refresh token hash to rotate. Marks it used and stores its successors,
-# or writes nothing and returns 0 (used, revoked, gone, or its chain has a tombstone).
+# KEYS[1] = the refresh token hash to rotate; ARGV[4] = now, ARGV[5] = JSON list of the
+# successors' digests, ARGV[6] = JSON list of their JWTs [jti, exp or ""]. Marks it used
+# (when, and by what replaced) and stores its successors, or writes nothing and returns
+# 0 (used, revoked, gone, or its chain has a tombstone).
 _ROTATE = (
     _STORE
     + """
 local state = redis.call('HMGET', KEYS[1], 'kind', 'used', 'revoked', 'chain_id')
 if state[1] ~= 'refresh' or state[2] ~= '0' or state[3] ~= '0' then return 0 end
 if redis.call('EXISTS', ARGV[1] .. 'cr:' .. state[4]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'used', '1')
+redis.call('HSET', KEYS[1], 'used', '1', 'used_at', ARGV[4], 'successors', ARGV[5],
+  'successor_jwts', ARGV[6])
 store(ARGV[1], cjson.decode(ARGV[2]), cjson.decode(ARGV[3]))
 return 1
+"""
+)
+
+# The grace period. KEYS[1] = the refresh token hash; ARGV as for _ROTATE plus ARGV[7] =
+# grace seconds. Replaces the answer of its rotation: the old successors are killed
+# (refresh: used without used_at, so presenting it is a reuse; access: revoked; JWTs
+# denied), the new ones stored and remembered. Returns {'ok', jti, exp, ...} (the JWTs
+# denied), or false with nothing written.
+_REPLACE = (
+    _STORE
+    + """
+local state = redis.call('HMGET', KEYS[1], 'kind', 'used', 'revoked', 'chain_id', 'used_at',
+  'successors', 'successor_jwts')
+if state[1] ~= 'refresh' or state[2] ~= '1' or state[3] ~= '0' then return false end
+if not state[5] or state[5] == '' or not state[6] then return false end
+if tonumber(ARGV[4]) >= tonumber(state[5]) + tonumber(ARGV[7]) then return false end
+if redis.call('EXISTS', ARGV[1] .. 'cr:' .. state[4]) == 1 then return false end
+local old = cjson.decode(state[6])
+for _, d in ipairs(old) do
+  local s = redis.call('HMGET', ARGV[1] .. 't:' .. d, 'kind', 'used', 'revoked')
+  if s[1] == 'refresh' and (s[2] ~= '0' or s[3] ~= '0') then return false end
+end
+for _, d in ipairs(old) do
+  local key = ARGV[1] .. 't:' .. d
+  local kind = redis.call('HGET', key, 'kind')
+  if kind == 'refresh' then redis.call('HSET', key, 'used', '1')
+  elseif kind then redis.call('HSET', key, 'revoked', '1') end
+end
+local denied = {'ok'}
+for _, j in ipairs(cjson.decode(state[7] or '[]')) do
+  local deny = ARGV[1] .. 'deny:' .. j[1]
+  if j[2] == '' then redis.call('SET', deny, 'forever')
+  else redis.call('SET', deny, j[2], 'EXAT', math.floor(tonumber(j[2])) + 1) end
+  table.insert(denied, j[1])
+  table.insert(denied, j[2])
+end
+redis.call('HSET', KEYS[1], 'successors', ARGV[5], 'successor_jwts', ARGV[6])
+store(ARGV[1], cjson.decode(ARGV[2]), cjson.decode(ARGV[3]))
+return denied
 """
 )
 
@@ -150,6 +195,7 @@ class RedisStore:
         self._handlers: list[EventHandler] = []
         self._add = self._redis.register_script(_ADD)
         self._rotate = self._redis.register_script(_ROTATE)
+        self._replace = self._redis.register_script(_REPLACE)
         self._revoke_chain = self._redis.register_script(_REVOKE_CHAIN)
         self._revoke_set = self._redis.register_script(_REVOKE_SET)
         self._revoke_one = self._redis.register_script(_REVOKE_ONE)
@@ -159,13 +205,36 @@ class RedisStore:
         await _available(lambda: self._add(args=[PREFIX, *_payload(records, jwts)]))
 
     async def rotate(
-        self, digest: str, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt] = (),
+        now: float | None = None,
     ) -> bool:
         keys = [_token_key(digest)]
-        done = await _available(
-            lambda: self._rotate(keys=keys, args=[PREFIX, *_payload(records, jwts)])
-        )
+        at = time.time() if now is None else now
+        args = [PREFIX, *_payload(records, jwts), repr(at), *_answer(records, jwts)]
+        done = await _available(lambda: self._rotate(keys=keys, args=args))
         return bool(done)
+
+    async def replace_rotation(
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt],
+        now: float,
+        grace: float,
+    ) -> dict[str, float | None] | None:
+        keys = [_token_key(digest)]
+        args = [PREFIX, *_payload(records, jwts), repr(now), *_answer(records, jwts), repr(grace)]
+        done = await _available(lambda: self._replace(keys=keys, args=args))
+        if not done:
+            return None
+        pairs = cast(list[str], done)[1:]
+        return {
+            jti: float(until) if until else None
+            for jti, until in zip(pairs[::2], pairs[1::2], strict=True)
+        }
 
     async def get(self, digest: str) -> TokenRecord | None:
         fields = await _available(lambda: self._redis.hgetall(_token_key(digest)))
@@ -291,6 +360,12 @@ def _tombstone_key(chain_id: str) -> str:
     return PREFIX + "cr:" + chain_id
 
 
+def _answer(records: Sequence[TokenRecord], jwts: Sequence[ChainJwt]) -> tuple[str, str]:
+    """What a rotated token remembers of the answer: successor digests, JWTs [jti, exp]."""
+    ids = [[j.jti, "" if j.expires_at is None else repr(j.expires_at)] for j in jwts]
+    return json.dumps([r.digest for r in records]), json.dumps(ids)
+
+
 def _payload(records: Sequence[TokenRecord], jwts: Sequence[ChainJwt]) -> tuple[str, str]:
     """The JSON arguments of the store script."""
     rows = []
@@ -333,6 +408,7 @@ def _fields(r: TokenRecord) -> dict[str, str]:
         "used": "1" if r.used else "0",
         "revoked": "1" if r.revoked else "0",
         "namespace": r.namespace,
+        "used_at": "" if r.used_at is None else repr(r.used_at),
     }
 
 
@@ -356,4 +432,5 @@ def _record(digest: str, f: dict[str, str]) -> TokenRecord:
         used=f["used"] == "1",
         revoked=f["revoked"] == "1",
         namespace=f.get("namespace", ""),
+        used_at=float(f["used_at"]) if f.get("used_at") else None,
     )

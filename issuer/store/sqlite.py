@@ -8,10 +8,13 @@ expiry: purging scans the table every ten minutes, and each index costs every in
 Rotation and chain revocation cannot interleave: each runs as one transaction on the
 loop thread, a rotation only succeeds while its refresh token is unused and unrevoked
 and its chain has no tombstone, and revoking a chain revokes every token stored in it,
-leaves a tombstone and moves the JWT ids minted in it to the deny list.
+leaves a tombstone and moves the JWT ids minted in it to the deny list. A rotated
+refresh token remembers what replaced it (``successors``, ``successor_jwts``, JSON) so
+that a retry inside the grace period can replace that answer in one transaction.
 """
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,7 +49,10 @@ CREATE TABLE IF NOT EXISTS tokens (
     refresh_count INTEGER NOT NULL,
     used INTEGER NOT NULL DEFAULT 0,
     revoked INTEGER NOT NULL DEFAULT 0,
-    namespace TEXT NOT NULL DEFAULT ''
+    namespace TEXT NOT NULL DEFAULT '',
+    used_at REAL,
+    successors TEXT NOT NULL DEFAULT '',
+    successor_jwts TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS failures (
     key TEXT PRIMARY KEY,
@@ -78,18 +84,27 @@ CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 _COLUMNS = (
     "digest, kind, chain_id, grant_key, client_id, subject, username, scope, audience,"
     " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used,"
-    " revoked, namespace"
+    " revoked, namespace, used_at"
 )
 # Built from constants only; every value is a bound parameter.
-_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 18)})"  # noqa: S608
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 19)})"  # noqa: S608
 _SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
-_SEP = "\x1f"  # unit separator: never part of a scope token or an audience value
+_SEP = "\x1f"
+# Columns added after the first release, added to an older state dir when opened.
+_ADDED_COLUMNS = {
+    "namespace": "TEXT NOT NULL DEFAULT ''",
+    "used_at": "REAL",
+    "successors": "TEXT NOT NULL DEFAULT ''",
+    "successor_jwts": "TEXT NOT NULL DEFAULT ''",
+}  # unit separator: never part of a scope token or an audience value
 # One B-tree keyed by chain: written with every JWT of a refresh chain, read only to
 # revoke the chain.
 _INSERT_JWT = "INSERT OR REPLACE INTO chain_jwts (jti, chain_id, until) VALUES (?, ?, ?)"
-# Marks the old refresh token used unless it was used, revoked, or its chain tombstoned.
+# Marks the old refresh token used (when, and what replaced it) unless it was used,
+# revoked, or its chain tombstoned.
 _USE = (
-    "UPDATE tokens SET used = 1 WHERE digest = ? AND kind = 'refresh' AND used = 0"
+    "UPDATE tokens SET used = 1, used_at = ?, successors = ?, successor_jwts = ?"
+    " WHERE digest = ? AND kind = 'refresh' AND used = 0"
     " AND revoked = 0 AND NOT EXISTS"
     " (SELECT 1 FROM revoked_chains r WHERE r.chain_id = tokens.chain_id)"
 )
@@ -101,7 +116,8 @@ class _Write:
 
     rows: list[tuple[object, ...]]
     jwts: list[tuple[object, ...]]
-    rotates: str | None
+    rotates: tuple[object, ...] | None
+    """The parameters of ``_USE`` when this write rotates a refresh token."""
     done: "asyncio.Future[bool]"
 
 
@@ -124,8 +140,9 @@ class SQLiteStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
-        if "namespace" not in columns:  # a state dir from before namespaced tokens
-            self._db.execute("ALTER TABLE tokens ADD COLUMN namespace TEXT NOT NULL DEFAULT ''")
+        for column, kind in _ADDED_COLUMNS.items():  # a state dir from an earlier version
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE tokens ADD COLUMN {column} {kind}")
 
     async def add(self, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()) -> None:
         """Store ``records``. Calls made in one event-loop iteration share one transaction
@@ -134,12 +151,99 @@ class SQLiteStore:
         await self._write(None, records, jwts)
 
     async def rotate(
-        self, digest: str, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt] = (),
+        now: float | None = None,
     ) -> bool:
-        return await self._write(digest, records, jwts)
+        at = self._clock() if now is None else now
+        successors = json.dumps([r.digest for r in records])
+        return await self._write((at, successors, _jwt_list(jwts), digest), records, jwts)
+
+    async def replace_rotation(
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt],
+        now: float,
+        grace: float,
+    ) -> dict[str, float | None] | None:
+        db = self._db
+        with _available():
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                denied = self._replace(digest, records, jwts, now, grace)
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return denied
+
+    def _replace(
+        self,
+        digest: str,
+        records: Sequence[TokenRecord],
+        jwts: Sequence[ChainJwt],
+        now: float,
+        grace: float,
+    ) -> dict[str, float | None] | None:
+        """The body of :meth:`replace_rotation`, inside its transaction."""
+        db = self._db
+        row = db.execute(
+            "SELECT kind, used, revoked, used_at, successors, successor_jwts,"
+            " EXISTS (SELECT 1 FROM revoked_chains r WHERE r.chain_id = tokens.chain_id)"
+            " FROM tokens WHERE digest = ?",
+            (digest,),
+        ).fetchone()
+        if row is None:
+            return None
+        kind, used, revoked, used_at, successors, successor_jwts, tombstoned = row
+        if (
+            kind != "refresh"
+            or not used
+            or revoked
+            or tombstoned
+            or used_at is None  # a replaced successor: presenting it is a reuse
+            or now >= float(used_at) + grace
+            or not successors  # rotated before successors were remembered
+        ):
+            return None
+        old: list[str] = json.loads(successors)
+        marks = ",".join("?" * len(old))
+        # Built from constants and placeholders only.
+        states = db.execute(
+            f"SELECT kind, used, revoked FROM tokens WHERE digest IN ({marks})",  # noqa: S608
+            old,
+        ).fetchall()
+        if any(k == "refresh" and (u or r) for k, u, r in states):
+            return None  # the answer was used (or revoked): a reuse, not a retry
+        db.execute(
+            f"UPDATE tokens SET used = 1 WHERE kind = 'refresh' AND digest IN ({marks})",  # noqa: S608
+            old,
+        )
+        db.execute(
+            f"UPDATE tokens SET revoked = 1 WHERE kind = 'access' AND digest IN ({marks})",  # noqa: S608
+            old,
+        )
+        denied = {str(j): None if u is None else float(u) for j, u in json.loads(successor_jwts)}
+        db.executemany(
+            "INSERT OR REPLACE INTO denied_jtis (jti, until) VALUES (?, ?)", denied.items()
+        )
+        db.execute(
+            "UPDATE tokens SET successors = ?, successor_jwts = ? WHERE digest = ?",
+            (json.dumps([r.digest for r in records]), _jwt_list(jwts), digest),
+        )
+        db.executemany(_INSERT, [_row(r) for r in records])
+        db.executemany(_INSERT_JWT, [(j.jti, j.chain_id, j.expires_at) for j in jwts])
+        return denied
 
     async def _write(
-        self, rotates: str | None, records: Sequence[TokenRecord], jwts: Sequence[ChainJwt]
+        self,
+        rotates: tuple[object, ...] | None,
+        records: Sequence[TokenRecord],
+        jwts: Sequence[ChainJwt],
     ) -> bool:
         loop = asyncio.get_running_loop()
         write = _Write(
@@ -167,7 +271,7 @@ class SQLiteStore:
                         # (No write of a batch can depend on another: a token is handed
                         # out only once the batch that stored it has committed.)
                         ok = write.rotates is None or (
-                            self._db.execute(_USE, (write.rotates,)).rowcount == 1
+                            self._db.execute(_USE, write.rotates).rowcount == 1
                         )
                         if ok:
                             rows += write.rows
@@ -316,6 +420,11 @@ def _available() -> Iterator[None]:
         raise StoreUnavailable(type(exc).__name__) from exc
 
 
+def _jwt_list(jwts: Sequence[ChainJwt]) -> str:
+    """The JWTs of a rotation's answer, as a rotated token remembers them."""
+    return json.dumps([[j.jti, j.expires_at] for j in jwts])
+
+
 def _row(r: TokenRecord) -> tuple[object, ...]:
     return (
         r.digest,
@@ -336,6 +445,7 @@ def _row(r: TokenRecord) -> tuple[object, ...]:
         int(r.used),
         int(r.revoked),
         r.namespace,
+        r.used_at,
     )
 
 
@@ -359,6 +469,7 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         used,
         revoked,
         namespace,
+        used_at,
     ) = row
     return TokenRecord(
         digest=str(digest),
@@ -379,4 +490,5 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         used=bool(used),
         revoked=bool(revoked),
         namespace=str(namespace),
+        used_at=None if used_at is None else float(used_at),  # type: ignore[arg-type]
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from gatekey.issuer.errors import ServerError
 from gatekey.issuer.grants.context import Chain, Grant, GrantContext
-from gatekey.issuer.grants.refresh_token import reused, revoke_chain
+from gatekey.issuer.grants.refresh_token import rotate
 from gatekey.issuer.store.base import ChainJwt, TokenRecord
 from gatekey.issuer.tokens.jwt_signer import JwtSigner
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX, new_id, new_token
@@ -82,9 +82,7 @@ class Minter:
             # The old refresh token is used up here, in the same step that stores its
             # successors: if another request used it first, or the chain was revoked
             # meanwhile, nothing minted here is stored and nothing is answered.
-            if not await ctx.store.rotate(grant.chain.rotates, *records, jwts=jwts):
-                await revoke_chain(ctx.store, chain.chain_id)
-                raise reused()
+            await rotate(grant, ctx, records, jwts)
         elif records:
             await ctx.store.add(*records, jwts=jwts)
         body = token_response(

@@ -181,3 +181,68 @@ async def test_redis_down_is_store_unavailable(tmp_path):
     with pytest.raises(StoreUnavailable):
         await store.get("x")
     await store.close()
+
+
+async def _rotate_or_replace(store, digest, n, now, grace=60.0):
+    """What the refresh grant does with the store: rotate, else replace within the grace."""
+    successors = (record(f"s{n}"), record(f"a{n}", kind="access"))
+    jwts = [ChainJwt(f"j{n}", "c1", now + 60)]
+    if await store.rotate(digest, *successors, jwts=jwts, now=now):
+        return "rotated"
+    denied = await store.replace_rotation(digest, *successors, jwts=jwts, now=now, grace=grace)
+    return "refused" if denied is None else denied
+
+
+async def test_a_retry_within_the_grace_period_replaces_the_answer(store):
+    now = time.time()
+    await store.add(record("r"))
+    assert await _rotate_or_replace(store, "r", 1, now) == "rotated"
+    assert (await store.get("r")).used_at == pytest.approx(now)
+    assert await _rotate_or_replace(store, "r", 2, now + 5) == {"j1": pytest.approx(now + 60)}
+    first_refresh, first_access = await store.get("s1"), await store.get("a1")
+    # The replaced refresh token is used, without a grace period of its own: a reuse.
+    assert first_refresh.used
+    assert first_refresh.used_at is None
+    assert not first_refresh.revoked
+    assert first_access.revoked
+    assert "j1" in await store.denied_jtis(now)
+    assert not (await store.get("s2")).used
+    assert not (await store.get("a2")).revoked
+    assert await store.replace_rotation("s1", record("x"), jwts=[], now=now, grace=60) is None
+    assert await store.get("x") is None
+    # The chain goes on from the retry's answer.
+    assert await store.rotate("s2", record("s3"), now=now + 6)
+
+
+async def test_no_replacement_outside_the_grace_period_or_once_the_answer_was_used(store):
+    now = time.time()
+    await store.add(record("r"), record("unrotated", chain="c2"))
+    assert await _rotate_or_replace(store, "r", 1, now) == "rotated"
+    for late, grace in ((now + 60, 60.0), (now + 1, 0.0)):
+        assert await _rotate_or_replace(store, "r", 9, late, grace) == "refused"
+        assert await store.get("s9") is None
+        assert await store.get("a9") is None
+    assert await _rotate_or_replace(store, "unrotated", 8, now) == "rotated"
+    assert await store.rotate("s1", record("s1b"), now=now + 1)  # the answer was used
+    assert await _rotate_or_replace(store, "r", 7, now + 2) == "refused"
+    assert not (await store.get("a1")).revoked
+    await store.revoke_chain("c1")
+    await store.add(record("t", chain="c3"))
+    assert await _rotate_or_replace(store, "t", 6, now) == "rotated"
+    await store.revoke_chain("c3")
+    assert await _rotate_or_replace(store, "t", 5, now + 1) == "refused"
+
+
+async def test_racing_retries_leave_exactly_one_live_branch(store):
+    """Every retry inside the window is answered; only the last answer stays alive."""
+    now = time.time()
+    await store.add(record("r"))
+    outcomes = await asyncio.gather(*(_rotate_or_replace(store, "r", n, now) for n in range(20)))
+    assert outcomes.count("rotated") == 1
+    assert "refused" not in outcomes
+    live = [n for n in range(20) if not (await store.get(f"s{n}")).used]
+    assert len(live) == 1
+    access = [n for n in range(20) if not (await store.get(f"a{n}")).revoked]
+    assert access == live
+    denied = await store.denied_jtis(now)
+    assert {f"j{n}" for n in range(20)} - set(denied) == {f"j{live[0]}"}

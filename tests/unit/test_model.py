@@ -164,6 +164,16 @@ def test_refresh_duration_and_count_validated():
     assert error_of(bad_count).path == "spec.token.refresh.maxCount"
 
 
+def test_refresh_grace_period_is_short():
+    assert parse(policy_doc("p")).spec.token.refresh.reuse_grace_period == "0s"
+    fine = policy_doc("p", token={"refresh": {"reuseGracePeriod": "5m"}})
+    assert parse(fine).spec.token.refresh.reuse_grace_period == "5m"
+    for doc in (policy_doc, credential_doc):
+        error = error_of(doc("p", token={"refresh": {"reuseGracePeriod": "5m1s"}}))
+        assert error.path == "spec.token.refresh.reuseGracePeriod"
+        assert "at most 5m" in error.message
+
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
