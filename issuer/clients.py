@@ -11,6 +11,7 @@ from gatekey.issuer.errors import InvalidClient, InvalidTarget, UnauthorizedClie
 from gatekey.issuer.grants.context import Client, Endpoint
 from gatekey.issuer.snapshot import CredentialView, PolicyView, ProxyKeyClient, Snapshot
 from gatekey.operator.model import Target
+from gatekey.operator.model.client_keys import Jwks
 
 DASH = "-"
 """The seed's ``client_secret`` for password grants and JWT refresh in Policy mode."""
@@ -24,6 +25,10 @@ class Presented:
     secret: str | None
     basic: bool
     """Sent with HTTP Basic (``client_secret_basic``)."""
+    assertion: str | None = None
+    """A ``private_key_jwt`` client assertion (RFC 7523 §2.2), instead of a secret."""
+    key_proven: bool = False
+    """The assertion was verified against the client's keys and its ``jti`` spent."""
 
 
 def authenticate(
@@ -70,6 +75,16 @@ def authenticate_caller(
     if not valid:
         raise InvalidClient("client authentication failed", basic=presented.basic)
     return presented.client_id
+
+
+def client_jwks(snapshot: Snapshot, endpoint: Endpoint, client_id: str) -> Jwks | None:
+    """The public keys ``client_id`` may sign client assertions with at ``endpoint``."""
+    if endpoint.management == "Policy":
+        key = snapshot.proxy_keys.get(client_id)
+        policy = None if key is None else key.policies.get(endpoint.type)
+        return None if policy is None else policy.spec.proxy_key_jwks
+    cred = snapshot.credentials.get(client_id)
+    return None if cred is None else cred.spec.jwks
 
 
 def resolve_client(
@@ -119,6 +134,8 @@ def _check_proxy_key_secret(
 ) -> None:
     """The seed's rules: ``-`` stands in for the secret for password, and for JWT refresh."""
     secret = presented.secret
+    if presented.key_proven:
+        return
     if secret is None:
         raise InvalidClient("client authentication is required", basic=presented.basic)
     dash_allowed = grant_type == "password" or (
@@ -134,7 +151,10 @@ def _credential_client(
 ) -> Client:
     cred = snapshot.credentials.get(presented.client_id)
     secret = presented.secret
-    if cred is None or secret is None or not cred.secret.matches(secret):
+    proven = presented.key_proven or (
+        secret is not None and cred is not None and cred.secret.matches(secret)
+    )
+    if cred is None or not proven:
         raise InvalidClient("client authentication failed", basic=presented.basic)
     if not cred.enabled_at(now):
         raise InvalidClient("client is disabled or expired", basic=presented.basic)

@@ -14,7 +14,7 @@ from gatekey.issuer.errors import InvalidRequest, UnsupportedGrantType
 from gatekey.issuer.grants import GRANTS
 from gatekey.issuer.grants.context import Endpoint, GrantContext
 from gatekey.issuer.http.audited import admit, audited
-from gatekey.issuer.http.client_auth import presented_client
+from gatekey.issuer.http.client_auth import presented_client, prove_assertion
 from gatekey.issuer.http.form import parse_params
 from gatekey.issuer.http.requests import read_form
 from gatekey.issuer.http.responses import json_response
@@ -47,6 +47,9 @@ async def _issue(
         entry.username = params.get("username")
     admit(runtime, entry)
     now = runtime.clock()
+    presented = await prove_assertion(
+        presented, snapshot, endpoint, runtime.settings.issuer_url, runtime.store, now
+    )
     ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
     if request.method == "GET":
         policy = policy_for_url_parameters(snapshot, endpoint, presented.client_id, ctx.instant)

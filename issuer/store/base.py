@@ -140,6 +140,12 @@ class TokenStore(Protocol):
         """Revoke every token issued to a principal for a client and audience."""
         ...
 
+    async def remember_once(self, key: str, until: float) -> bool:
+        """In one atomic step: remember ``key`` until ``until`` (seconds since the epoch),
+        shared by every replica; False if it is already remembered (a replayed client
+        assertion ``jti``, RFC 7523 §3; a DPoP proof ``jti``, RFC 9449 §11.1)."""
+        ...
+
     async def count_failure(self, key: str, window: float) -> int:
         """Count one failed authentication for ``key``; failures within ``window`` seconds."""
         ...

@@ -278,6 +278,12 @@ class RedisStore:
 
         return await _available(scan)
 
+    async def remember_once(self, key: str, until: float) -> bool:
+        name = PREFIX + "once:" + key
+        # SET NX is atomic; a key already there (not yet expired) is a replay.
+        done = await _available(lambda: self._redis.set(name, "1", nx=True, exat=int(until) + 1))
+        return bool(done)
+
     async def count_failure(self, key: str, window: float) -> int:
         count = await _available(
             lambda: self._count_failure(keys=[PREFIX + "fail:" + key], args=[int(window * 1000)])

@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS revoked_chains (
     chain_id TEXT PRIMARY KEY,
     until REAL
 );
+CREATE TABLE IF NOT EXISTS remembered (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks (
     key TEXT PRIMARY KEY,
     until REAL NOT NULL
@@ -350,6 +354,16 @@ class SQLiteStore:
         with _available():
             self._db.execute("UPDATE tokens SET revoked = 1 WHERE grant_key = ?", (grant_key,))
 
+    async def remember_once(self, key: str, until: float) -> bool:
+        with _available():
+            # A row past its time is taken over, as if purged.
+            cur = self._db.execute(
+                "INSERT INTO remembered (key, until) VALUES (?, ?) ON CONFLICT (key)"
+                " DO UPDATE SET until = excluded.until WHERE remembered.until <= ?",
+                (key, until, self._clock()),
+            )
+        return cur.rowcount == 1
+
     async def count_failure(self, key: str, window: float) -> int:
         now = self._clock()
         with _available():
@@ -401,6 +415,7 @@ class SQLiteStore:
             )
             self._db.execute("DELETE FROM failures WHERE expires_at < ?", (now,))
             self._db.execute("DELETE FROM blocks WHERE until < ?", (now,))
+            self._db.execute("DELETE FROM remembered WHERE until <= ?", (now,))
             self._db.execute("DELETE FROM chain_jwts WHERE until IS NOT NULL AND until < ?", (now,))
             self._db.execute(
                 "DELETE FROM revoked_chains WHERE until IS NOT NULL AND until < ?", (now,)

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from gatekey.operator.model.base import Spec, cel_rules
+from gatekey.operator.model.client_keys import Jwks
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
 from gatekey.operator.model.routes import Routes
 from gatekey.operator.model.token_management import TokenManagementOverride
@@ -127,6 +128,11 @@ class AuthPolicySpec(Spec):
         default=None,
         description="Policy mode: the Secret with the proxy key (client_id, client_secret); "
         "adopted if it exists, generated otherwise. Default <kind>-<name>-proxy-key.",
+    )
+    proxy_key_jwks: Jwks | None = Field(
+        default=None,
+        description="Policy mode: public keys for private_key_jwt authentication of the "
+        "proxy key (RFC 7523), accepted instead of or beside its secret.",
     )
     grant_types: GrantTypes = Field(
         default=("client_credentials",), description="Grants allowed besides refresh_token."

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gatekey.operator.model.base import Spec, cel_rules
+from gatekey.operator.model.client_keys import Jwks
 from gatekey.operator.model.common import CustomResource, Instant, Name, TargetKind
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 
@@ -211,6 +212,11 @@ class CredentialSpec(Spec):
     )
     acl: tuple[AclEntry, ...] = Field(
         default=(), description="API Proxy ACL: the targets this client may get tokens for."
+    )
+    jwks: Jwks | None = Field(
+        default=None,
+        description="Public keys for private_key_jwt client authentication (RFC 7523), "
+        "accepted instead of or beside the secret.",
     )
     token: CredentialToken = CredentialToken()
     claims: tuple[Claim, ...] = Field(

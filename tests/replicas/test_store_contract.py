@@ -246,3 +246,23 @@ async def test_racing_retries_leave_exactly_one_live_branch(store):
     assert access == live
     denied = await store.denied_jtis(now)
     assert {f"j{n}" for n in range(20)} - set(denied) == {f"j{live[0]}"}
+
+
+async def test_remember_once_is_atomic_and_shared(store):
+    now = time.time()
+    results = await asyncio.gather(*(store.remember_once("a:x", now + 60) for _ in range(10)))
+    assert results.count(True) == 1
+    assert await store.remember_once("a:y", now + 60) is True
+    assert await store.remember_once("a:x", now + 60) is False
+
+
+async def test_redis_remembers_across_replicas_until_the_time(redis_url):
+    first, second = RedisStore(redis_url), RedisStore(redis_url)
+    try:
+        assert await first.remember_once("a:z", time.time() + 1) is True
+        assert await second.remember_once("a:z", time.time() + 1) is False
+        await asyncio.sleep(2.5)
+        assert await second.remember_once("a:z", time.time() + 60) is True
+    finally:
+        await first.close()
+        await second.close()

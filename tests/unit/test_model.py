@@ -763,3 +763,37 @@ def test_the_reference_lists_every_reserved_name():
     listed = {w for quoted in re.findall(r"`([^`]+)`", bullet) for w in quoted.split()}
     assert listed >= RESERVED_CLAIM_NAMES
     assert listed - RESERVED_CLAIM_NAMES <= {"key", "claimName", "Roles", "Invalid"}
+
+
+_EC_JWK = {
+    "kty": "EC",
+    "crv": "P-256",
+    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+}
+
+
+def test_client_jwks_accepted_on_credential_and_proxy_key():
+    cred = parse(credential_doc("c", jwks={"keys": [_EC_JWK | {"kid": "a", "use": "sig"}]}))
+    assert cred.spec.jwks.keys[0].kid == "a"
+    pol = parse(policy_doc("p", proxyKeyJwks={"keys": [_EC_JWK | {"key_ops": ["verify"]}]}))
+    assert pol.spec.proxy_key_jwks.keys[0].crv == "P-256"
+
+
+@pytest.mark.parametrize(
+    ("jwks", "path", "message"),
+    [
+        ({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}, "spec.jwks.keys.0.kty", "RSA"),
+        ({"keys": [_EC_JWK | {"d": "private"}]}, "spec.jwks.keys.0.d", "Extra inputs"),
+        ({"keys": [{"kty": "RSA", "n": "AQAB", "e": "!"}]}, "spec.jwks.keys.0.e", "pattern"),
+        ({"keys": [_EC_JWK | {"x": "AAAA"}]}, "spec.jwks.keys.0", "not a usable EC"),
+        ({"keys": [_EC_JWK | {"kid": "a"}, _EC_JWK | {"kid": "a"}]}, "spec.jwks", "kid"),
+        ({"keys": []}, "spec.jwks.keys", "at least 1"),
+        ({"keys": [_EC_JWK] * 11}, "spec.jwks.keys", "at most 10"),
+    ],
+)
+def test_bad_client_jwks_is_a_manifest_error_with_its_field(jwks, path, message):
+    error = error_of(credential_doc("c", jwks=jwks), "team/c.yaml")
+    assert error.path == path
+    assert message in error.message
+    assert "team/c.yaml" in str(error)

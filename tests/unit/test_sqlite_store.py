@@ -194,3 +194,19 @@ async def test_opens_a_state_dir_from_before_the_grace_period(tmp_path):
         assert await store.rotate(token_digest("gkrt_n"), now=T0)
     finally:
         await store.close()
+
+
+async def test_remember_once_forgets_after_its_time(tmp_path):
+    now = [T0]
+    store = SQLiteStore(tmp_path / "t.db", clock=lambda: now[0])
+    try:
+        assert await store.remember_once("k", T0 + 10) is True
+        assert await store.remember_once("k", T0 + 20) is False
+        now[0] = T0 + 10
+        assert await store.remember_once("k", T0 + 20) is True
+        assert await store.remember_once("k", T0 + 30) is False
+        assert await store.purge(T0 + 21) == 0  # purge counts tokens; the row is gone
+        now[0] = T0 + 15
+        assert await store.remember_once("k", T0 + 30) is True
+    finally:
+        await store.close()
