@@ -346,7 +346,7 @@ def test_the_api_server_checks_manifests_against_the_crds(kube: KubeClient, ns: 
     assert stored["spec"]["token"] == {
         "ttl": "1h",
         "immortal": False,
-        "refresh": {"enabled": False, "ttl": "24h", "maxCount": 0},
+        "refresh": {"enabled": False, "ttl": "24h", "maxCount": 0, "reuseGracePeriod": "0s"},
         "revokePrevious": False,
         "grantTypes": ["client_credentials"],
     }
