@@ -5,13 +5,15 @@ sub-path, since Envoy appends the original path) and Traefik ``ForwardAuth``
 call it with the client's ``Authorization`` header. 200 carries the identity
 headers; 401 follows RFC 6750 §3 (a bare ``Bearer`` challenge when no token
 came, ``error="invalid_token"`` for a bad one); 403 is a valid token that is not
-meant for this proxy, or an unknown proxy.
+meant for this proxy (with ``error="insufficient_scope"``, RFC 6750 §3.1), or an
+unknown proxy (no challenge: no token could help).
 """
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer.clock import instant
+from gatekey.issuer.http.responses import bearer_challenge
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.verification import InvalidToken, Verified
@@ -20,7 +22,7 @@ PROXY_HEADER = "X-Gatekey-Proxy"
 USER_HEADER = "X-Authenticated-UserId"
 ROLES_HEADER = "X-Authenticated-UserRoles"
 CLIENT_HEADER = "X-Authenticated-ClientId"
-REALM = 'Bearer realm="gatekey"'
+REALM = bearer_challenge()
 
 
 def authz_handler(runtime: Runtime) -> Handler:
@@ -47,10 +49,11 @@ def authz_handler(runtime: Runtime) -> Handler:
         try:
             verified = await runtime.verifier.verify(token, snapshot, now)
         except InvalidToken as exc:
-            challenge = f'{REALM}, error="invalid_token", error_description="{exc}"'
+            challenge = bearer_challenge("invalid_token", str(exc))
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         if not _covers(verified, proxy, snapshot, now):
-            return web.Response(status=403)
+            challenge = bearer_challenge("insufficient_scope", f"the token is not for {proxy}")
+            return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         return web.Response(
             status=200,
             headers={

@@ -39,7 +39,7 @@ async def _issue(
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
         params = parse_params(request.query_string)
     else:
-        params = await read_form(request, runtime.settings.max_body_bytes)
+        params = await read_form(request, runtime.settings)
     presented = presented_client(request.headers.get("Authorization"), params)
     grant_type = params.get("grant_type")
     entry.client_id, entry.grant = presented.client_id, grant_type
