@@ -320,7 +320,13 @@ def _show_key(args: argparse.Namespace) -> int:
         sys.exit("gatekey show-key: --manifests DIR (or GATEKEY_MANIFESTS), or --kube, is required")
     args.namespace = args.namespace or "default"
     source = EmbeddedSource(args.manifests, StateDir(args.state_dir), IssuerSettings())
-    build = source.build()
+    try:
+        build = source.build()
+    except OSError as exc:
+        sys.exit(
+            f"gatekey show-key: the state dir {args.state_dir} is not writable "
+            f"({exc.strerror or exc}): choose another with --state-dir (GATEKEY_STATE_DIR)"
+        )
     rendered = build.rendered.get(args.namespace)
     secret_name = None
     for resource in build.resources:
