@@ -34,10 +34,41 @@ class _Refuse(asyncio.Protocol):
         stream.close()
 
 
+class _Counted(asyncio.Protocol):
+    """aiohttp's request handler, counted from its creation to its connection's end.
+
+    Counting here rather than in aiohttp's list of connections matters: several
+    connections accepted in one loop iteration are created before any of them is
+    registered there."""
+
+    def __init__(self, handler: asyncio.Protocol, site: "BoundedSite") -> None:
+        self._handler, self._site = handler, site
+        site.open_connections += 1
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._handler.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._handler.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._handler.eof_received()
+
+    def pause_writing(self) -> None:
+        self._handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._handler.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._site.open_connections -= 1
+        self._handler.connection_lost(exc)
+
+
 class BoundedSite(web.BaseSite):
     """A TCP site that refuses connections beyond ``max_connections``."""
 
-    __slots__ = ("_host", "_max_connections", "_port", "_reuse_port")
+    __slots__ = ("_host", "_max_connections", "_port", "_reuse_port", "open_connections")
 
     def __init__(
         self,
@@ -53,6 +84,7 @@ class BoundedSite(web.BaseSite):
         self._host, self._port = host, port
         self._max_connections = max_connections
         self._reuse_port = reuse_port
+        self.open_connections = 0
 
     @property
     def name(self) -> str:
@@ -62,12 +94,11 @@ class BoundedSite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
-        limit = self._max_connections
 
         def protocol() -> asyncio.BaseProtocol:
-            if len(server.connections) >= limit:
+            if self.open_connections >= self._max_connections:
                 return _Refuse()
-            return server()
+            return _Counted(server(), self)
 
         self._server = await asyncio.get_running_loop().create_server(
             protocol, self._host, self._port, reuse_port=self._reuse_port or None
