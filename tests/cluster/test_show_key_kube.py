@@ -41,7 +41,7 @@ def test_unknown_targets_are_one_line(kube, kubeconfig):
     for target, says in [
         ("ApiProxy/nowhere", "no AuthPolicy with management Policy targets ApiProxy/nowhere"),
         ("Credential/ghost", "no Credential default/ghost"),
-        ("Gateway/x", "expected Credential or one of"),
+        ("Gateway/x", "Gateway: expected Credential or one of"),
     ]:
         shown = show(kubeconfig, target)
         assert shown.returncode == 1
