@@ -1,5 +1,5 @@
 """Brute-force protection: failed authentications slow, then refuse, a client id, a user
-name or a source address (DESIGN §7).
+name or a source address (docs/contract.md).
 
 Failures are counted in the store, so replicas agree on the counts. The replica
 whose count crosses the limit publishes a block; every replica keeps the blocks

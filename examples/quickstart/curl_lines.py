@@ -56,7 +56,7 @@ def lines(url: str, proxy: dict[str, str], cred: dict[str, str]) -> str:
 curl -s {url}/auth/jwt -d grant_type=client_credentials \\
   -d client_id={pid} -d client_secret={psecret}
 
-# ... password grant, client_secret "-" as the seed says, with scope:
+# ... password grant, client_secret "-" (Apinizer's convention), with scope:
 curl -s {url}/auth/jwt -d grant_type=password -d client_id={pid} \\
   -d client_secret=- -d username=alice -d password=wonderland -d scope=orders.read
 

@@ -3,7 +3,7 @@
 Every ``*.yaml``/``*.yml`` file under the folder (multi-document, ``kind: List``
 unpacked). Other kinds are ignored. An invalid edit of an object is reported
 with file, document index and field, and the object's previous version stays
-(DESIGN §8: "the last good configuration keeps serving" holds per object).
+("the last good configuration keeps serving" holds per object: docs/reference.md).
 """
 
 from collections.abc import Iterator

@@ -1,6 +1,6 @@
 """The four token endpoints: ``/auth/jwt|token`` and ``/credential/jwt|token``.
 
-RFC 6749 §3.2 (the endpoint), §5 (responses); DESIGN §4. The handler reads the
+RFC 6749 §3.2 (the endpoint), §5 (responses); docs/api.md. The handler reads the
 request, authenticates the client, runs the grant and mints the tokens; every
 outcome writes one audit line.
 """

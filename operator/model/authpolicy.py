@@ -1,4 +1,4 @@
-"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target (DESIGN §2)."""
+"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target (docs/contract.md)."""
 
 from typing import Literal
 

@@ -1,4 +1,4 @@
-"""The client_credentials grant on the wire (RFC 6749 §4.4), with scope rules (DESIGN §2)."""
+"""The client_credentials grant on the wire (RFC 6749 §4.4), with scope rules (docs/contract.md)."""
 
 import pytest
 

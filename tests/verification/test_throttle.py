@@ -1,4 +1,4 @@
-"""Repeated failed authentications slow, then refuse with 429 (DESIGN §7), per client id,
+"""Repeated failed authentications slow, then refuse with 429 (docs/contract.md), per client id,
 user name and source address; one process on SQLite."""
 
 from ipaddress import ip_network
