@@ -128,7 +128,13 @@ def test_the_printed_lines_work_against_the_quickstart(tmp_path):
         ]:
             script = script.replace(name, value)
         done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script.replace("curl -s", "curl -sS -w '\\n'")],
+            [
+                "bash",
+                "-euo",
+                "pipefail",
+                "-c",
+                re.sub(r"curl -s(i?) ", r"curl -sS\1 -w '\\n' ", script),
+            ],
             capture_output=True,
             text=True,
             timeout=120,
