@@ -40,9 +40,8 @@ def test_every_link_resolves_inside_the_repository(page):
     found = links(page)
     assert found or page.name in ("performance.md",), f"{page.name}: no links found"
     for link in found:
-        assert "://" not in link and not link.startswith("mailto:"), (
-            f"{page.name}: {link} leaves the repository"
-        )
+        assert "://" not in link, f"{page.name}: {link} leaves the repository"
+        assert not link.startswith("mailto:"), f"{page.name}: {link} leaves the repository"
         path, _, anchor = link.partition("#")
         target = (page.parent / path).resolve() if path else page
         assert target.is_relative_to(ROOT), f"{page.name}: {link} points outside the repository"
@@ -87,7 +86,8 @@ def test_help_is_plain_text_and_points_inside(command):
         [GATEKEY, *command, "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "``" not in shown
-    assert "DESIGN" not in shown and "../shared" not in shown
+    assert "DESIGN" not in shown
+    assert "../shared" not in shown
     if not command:
         assert "docs/reference.md" in shown
 

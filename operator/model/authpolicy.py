@@ -1,4 +1,6 @@
-"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target (docs/contract.md)."""
+"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target.
+
+Fields and defaults: docs/contract.md."""
 
 from typing import Literal
 

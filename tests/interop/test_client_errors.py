@@ -33,7 +33,7 @@ def test_authlib_raises_invalid_client_then_the_lockout(strict_issuer):
 
 
 def test_the_lockout_on_the_wire(strict_issuer):
-    client_id, secret = strict_issuer.proxy_key("ApiProxy", "orders")
+    client_id, _ = strict_issuer.proxy_key("ApiProxy", "orders")
     form = {"grant_type": "client_credentials", "client_id": client_id}
     for _ in range(3):
         refused = requests.post(

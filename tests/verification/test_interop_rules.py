@@ -26,7 +26,8 @@ def test_metadata_at_the_rfc_8414_location_and_the_appended_one(world, base):
     assert metadata["issuer"] == world.runtime.settings.issuer_url.rstrip("/") + base
     jwks_path = metadata["jwks_uri"].removeprefix(world.runtime.settings.issuer_url.rstrip("/"))
     keys = world.get(jwks_path).json()["keys"]
-    assert keys and all("kid" in k for k in keys)
+    assert keys
+    assert all("kid" in k for k in keys)
 
 
 @pytest.mark.parametrize("path", ["/auth/introspect", "/auth/revoke", "/auth/jwt"])
