@@ -8,7 +8,7 @@ import requests
 
 from tests.support.issuer import write_manifests
 from tests.support.manifests import policy
-from tests.support.process import eventually, serving
+from tests.support.process import eventually, gatekey, serving
 
 
 def token(url):
@@ -108,3 +108,29 @@ def test_a_bad_manifest_is_reported_once_not_at_every_re_read(tmp_path):
         ]
     assert len(skipped) == 1, skipped
     assert "bad.yaml" in skipped[0]["message"]
+
+
+def test_the_environment_chooses_the_format_and_the_empty_scope(tmp_path):
+    folder = write_manifests(tmp_path / "m", policy("orders-jwt", "JWT")).parent
+    env = {"GATEKEY_LOG_FORMAT": "text", "GATEKEY_OMIT_EMPTY_SCOPE": "true"}
+    key = json.loads(
+        gatekey(
+            "show-key",
+            "--manifests",
+            str(folder),
+            "--state-dir",
+            str(tmp_path / "s"),
+            "ApiProxy/orders",
+        ).stdout
+    )
+    with serving(folder, tmp_path / "s", env=env) as (url, process):
+        issued = requests.post(
+            url + "/auth/jwt", data={"grant_type": "client_credentials", **key}, timeout=5
+        ).json()
+        process.terminate()
+        process.wait(timeout=15)
+        stdout, stderr = process.output()
+    assert "access_token" in issued
+    assert "scope" not in issued  # nothing granted, and the issuer omits an empty scope
+    assert " INFO gatekey.serve serving " in stderr
+    assert " INFO gatekey.audit endpoint=/auth/jwt " in stdout

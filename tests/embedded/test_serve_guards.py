@@ -71,9 +71,24 @@ def test_a_slow_body_gets_408_and_the_connection_closes(tmp_path):
         assert json.loads(body)["error"] == "invalid_request"
 
 
+def hold(url: str) -> socket.socket:
+    """A connection the server accepted and keeps open (keep-alive after a 200). Retried
+    while the server still counts a connection that the client closed a moment ago."""
+
+    def attempt() -> socket.socket | None:
+        sock = connect(url)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        if sock.recv(4096).startswith(b"HTTP/1.1 200 "):
+            return sock
+        sock.close()
+        return None
+
+    return eventually(attempt)
+
+
 def test_connections_beyond_the_limit_get_503(tmp_path):
     with serving(manifests(tmp_path), tmp_path / "s", "--max-connections", "2") as (url, _):
-        held = [connect(url), connect(url)]
+        held = [hold(url), hold(url)]
         extra = connect(url)
         answer = read_all(extra)
         extra.close()
@@ -147,3 +162,13 @@ def test_a_state_dir_that_cannot_be_written_is_one_line(tmp_path):
         "ApiProxy/orders",
     )
     assert "is not writable" in one_line_error(shown)
+
+
+def test_the_limits_come_from_the_environment_too(tmp_path):
+    env = {"GATEKEY_HEADER_TIMEOUT": "1", "GATEKEY_MAX_CONNECTIONS": "1"}
+    with serving(manifests(tmp_path), tmp_path / "s", env=env) as (url, _):
+        held = hold(url)
+        with connect(url) as refused:
+            assert read_all(refused).startswith(b"HTTP/1.1 503 ")  # one is the limit
+        assert read_all(held) == b""  # idle after its answer: closed after one second
+        held.close()
