@@ -241,11 +241,13 @@ def _serve(args: argparse.Namespace) -> int:
         sys.exit("gatekey serve: --manifests DIR (or GATEKEY_MANIFESTS), or --kube, is required")
     if args.manifests is not None and not args.kube and not args.manifests.is_dir():
         sys.exit(f"gatekey serve: --manifests {args.manifests} is not a folder")
+    shared_store = str(args.store or "").startswith(("redis://", "rediss://"))
     with contextlib.ExitStack() as held:
         if not args.kube or args.store is None:
-            # Before anything else: a second server on the same state dir stops here.
+            # Before anything else: a second server on the same state dir stops here
+            # (unless both share a Redis store, as replicas do).
             try:
-                held.enter_context(StateDir(args.state_dir).claim())
+                held.enter_context(StateDir(args.state_dir).claim(exclusive=not shared_store))
             except StateDirError as exc:
                 sys.exit(f"gatekey serve: {exc}")
         try:

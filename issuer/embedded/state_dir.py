@@ -3,9 +3,11 @@
 Files are written with mode 0600 in a 0700 folder, atomically (write, then
 rename). Never passwords, opaque tokens or refresh tokens (docs/contract.md).
 
-One ``gatekey serve`` (with its workers) owns a state dir at a time: :meth:`StateDir.claim`
-takes a lock for the life of the process before anything else is done, so that a
-second server on the same dir stops with one line instead of racing the first.
+One ``gatekey serve`` (with its workers) owns a state dir at a time when the tokens live
+in it (the SQLite default): :meth:`StateDir.claim` takes a lock for the life of the
+process before anything else is done, so that a second server on the same dir stops
+with one line instead of racing the first. Replicas sharing a Redis store may share a
+state dir: they take the lock shared, and a server on SQLite then refuses to join.
 """
 
 import fcntl
@@ -32,11 +34,13 @@ class StateDir:
         """Where the SQLite token store lives by default."""
         return self.root / "tokens.db"
 
-    def claim(self) -> IO[str]:
+    def claim(self, *, exclusive: bool = True) -> IO[str]:
         """Lock the state dir for this process (released when the process ends).
 
-        Raises :class:`StateDirError` when the dir cannot be created or written, or
-        when another process holds it."""
+        ``exclusive=False`` only checks that the dir can be written: replicas sharing a
+        Redis store may share a state dir (and so their generated keys). Raises
+        :class:`StateDirError` when the dir cannot be created or written, or when
+        another process holds it exclusively."""
         where = str(self.root)
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -47,7 +51,7 @@ class StateDir:
                 "choose another with --state-dir (GATEKEY_STATE_DIR)"
             ) from None
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
@@ -56,10 +60,11 @@ class StateDir:
                 f"the state dir {where} is in use by another gatekey serve (pid {holder}): "
                 "stop it, or give this one its own --state-dir"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        if exclusive:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
         return handle
 
     @contextmanager

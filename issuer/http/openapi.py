@@ -24,7 +24,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "RFC 6749 §5.2 error",
         403: "insufficient_scope (RFC 6750 §3.1, WWW-Authenticate: Bearer)",
-        401: "invalid_client, with WWW-Authenticate: Basic",
+        401: "invalid_client (WWW-Authenticate: Basic); at regenerate also invalid_token (Bearer)",
         408: "the body did not arrive in time (the connection is closed)",
         405: "method not allowed (Allow: POST)",
         413: "body over 64 KiB",
