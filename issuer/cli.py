@@ -16,6 +16,7 @@ import yaml
 from gatekey.issuer import logs
 from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir, StateDirError
+from gatekey.issuer.proxies import parse_proxy
 from gatekey.issuer.settings import BODY_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS, IssuerSettings
 from gatekey.issuer.throttle import ThrottleSettings
 from gatekey.operator import contract
@@ -94,8 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         "--proxy",
         action="append",
         default=_env_list("proxy"),
-        help="ApiProxy/NAME this issuer checks at /authz (repeatable); with one, it is the "
-        "proxy when X-Gatekey-Proxy is absent (sidecar mode)",
+        help="[ApiProxy/][NAMESPACE/]NAME this issuer checks at /authz (repeatable); with one, "
+        "it is the proxy when X-Gatekey-Proxy is absent (sidecar mode); a bare NAME is in the "
+        "home namespace (the first --namespace)",
     )
     serve.add_argument(
         "--kube",
@@ -107,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
         "--namespace",
         action="append",
         default=_env_list("namespace"),
-        help="cluster mode: namespace to watch (repeatable; default: own)",
+        help="cluster mode: namespace to watch (repeatable; default: own); the first is the "
+        "home namespace of bare proxy names in both modes",
     )
     serve.add_argument(
         "--kubeconfig",
@@ -282,7 +285,8 @@ def _run_serve(args: argparse.Namespace) -> int:
             trusted_proxies=tuple(
                 ip_network(c.strip()) for c in args.trusted_proxies.split(",") if c.strip()
             ),
-            proxies=tuple(p.removeprefix("ApiProxy/") for p in args.proxy),
+            proxies=tuple(args.proxy),
+            home_namespace=args.namespace[0] if args.namespace else None,
             header_timeout=args.header_timeout,
             body_timeout=args.body_timeout,
             max_connections=args.max_connections,
@@ -291,6 +295,9 @@ def _run_serve(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         audit_log=args.audit_log,
     )
+    for proxy in options.settings.proxies:
+        if parse_proxy(proxy) is None:
+            sys.exit(f"gatekey serve: --proxy {proxy!r} is not [ApiProxy/][NAMESPACE/]NAME")
     configure_logs(options)
     if options.workers > 1:
         return serve_workers(options)

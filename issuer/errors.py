@@ -46,6 +46,11 @@ class InvalidGrant(OAuthError):
     error = "invalid_grant"
 
 
+class TargetsUnreached(InvalidGrant):
+    """``invalid_grant`` because the client no longer reaches any target of the token it
+    continues; ``/jwt/regenerate`` answers it as RFC 6750 ``insufficient_scope``."""
+
+
 class UnauthorizedClient(OAuthError):
     """RFC 6749 §5.2: the client may not use this grant type."""
 

@@ -80,10 +80,10 @@ async def serve(options: ServeOptions) -> None:
     store = open_store(options.store or f"sqlite:///{state.store_path.absolute()}")
     if options.kube:
         access = discover(options.kubeconfig)
-        runtime = Runtime(
-            SnapshotHolder(), store, options.settings, throttle_settings=options.throttle
-        )
-        cluster = ClusterSource(access, list(options.namespaces or (access.namespace,)), runtime)
+        namespaces = list(options.namespaces or (access.namespace,))
+        settings = replace(options.settings, home_namespace=namespaces[0])
+        runtime = Runtime(SnapshotHolder(), store, settings, throttle_settings=options.throttle)
+        cluster = ClusterSource(access, namespaces, runtime)
         runtime.source_healthy = lambda: cluster.healthy
         await _serve(options, runtime, lambda stop: [cluster.run()])
         return

@@ -36,8 +36,11 @@ class IssuerSettings:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     """Peers whose ``X-Forwarded-Proto``/``-Host`` are believed (metadata URLs)."""
     proxies: tuple[str, ...] = ()
-    """The ApiProxy names ``/authz`` checks for (any when empty); with exactly one,
-    it is the proxy when ``X-Gatekey-Proxy`` is absent (sidecar mode)."""
+    """The ApiProxies ``/authz`` checks for (any when empty), as
+    ``[ApiProxy/][<namespace>/]<name>``; with exactly one, it is the proxy whatever
+    ``X-Gatekey-Proxy`` says (sidecar mode)."""
+    home_namespace: str | None = None
+    """Where a bare proxy name points (:mod:`gatekey.issuer.proxies`)."""
 
     def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client's address: behind trusted proxies, the nearest ``X-Forwarded-For``

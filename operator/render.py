@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gatekey.operator import contract
+from gatekey.operator.client_ids import Holders, refusal
 from gatekey.operator.contract import ConfigKind, Manifest
 from gatekey.operator.entropy import Entropy
 from gatekey.operator.model import AuthPolicy, Credential, Role, Target
+from gatekey.operator.model.authpolicy import audience_target
 from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
 from gatekey.operator.model.token_settings import TokenSettings
 from gatekey.operator.signing_keys import SigningKey, plan_keys, public_jwks
@@ -35,6 +37,14 @@ SECRET_MISSING = "SecretMissing"
 SECRET_INVALID = "SecretInvalid"
 USER_POOL_MISSING = "UserPoolMissing"
 METADATA_SECRET_MISSING = "MetadataSecretMissing"
+CLIENT_ID_CONFLICT = "ClientIdConflict"
+"""Another CR (in any namespace) holds the client id this one would use."""
+AUDIENCE_NOT_OWNED = "AudienceNotOwned"
+"""``token.audience`` names a target its own namespace does not own (tenancy)."""
+
+REJECTED = frozenset({AUDIENCE_NOT_OWNED})
+"""Reasons that make a manifest unusable as written, found only with the other objects:
+the embedded mode reports them with file and field, like a manifest that does not parse."""
 
 CLIENT_ID_BYTES = 12
 CLIENT_SECRET_BYTES = 32
@@ -65,6 +75,10 @@ class RenderInput:
     generated: frozenset[str] = frozenset()
     """Which of ``secrets`` Gatekey generated earlier (owned, not adopted)."""
     settings: RenderSettings = RenderSettings()
+    client_id_holders: Holders | None = None
+    """Who holds each client id across every namespace the operator reconciles; a CR
+    whose id another holds is refused. None: no check (the embedded mode, where the
+    issuer's snapshot decides between namespaces)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,8 @@ class Status:
     reason: str
     message: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    path: str = ""
+    """The manifest field at fault, for a reason in :data:`REJECTED`."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +137,16 @@ class _Renderer:
         """Render each policy; of two on the same type, mode and target the older wins."""
         winners: dict[tuple[str, str, Target], AuthPolicy] = {}
         key_owner: dict[str, Target] = {}
+        owned = _owned_audiences(self.inputs.policies)
         for policy in sorted(self.inputs.policies, key=_age):
+            policy_mode = policy.spec.management == "Policy"
+            if policy_mode and self._client_id_taken(policy):
+                continue
+            foreign = _foreign_audience(policy, self.ns, owned)
+            if foreign:
+                self._status(policy, False, AUDIENCE_NOT_OWNED, foreign, path="spec.token.audience")
+                self._keep_proxy_key(policy, key_owner)
+                continue
             slot = (policy.spec.type, policy.spec.management, policy.target)
             if slot in winners:
                 self._status(
@@ -133,7 +158,7 @@ class _Renderer:
                     f"{policy.target.audience}",
                 )
                 continue
-            if policy.spec.management == "Policy":
+            if policy_mode:
                 holder = key_owner.setdefault(policy.proxy_key_secret_name, policy.target)
                 if holder != policy.target:
                     self._status(
@@ -147,6 +172,17 @@ class _Renderer:
             winners[slot] = policy
             self._policy(policy)
         return list(winners.values())
+
+    def _keep_proxy_key(self, policy: AuthPolicy, key_owner: Mapping[str, Target]) -> None:
+        """A refused policy's existing proxy key stays as it is (not served without the
+        policy's ConfigMap): fixing a typo must not change the key its proxies hold."""
+        name = policy.proxy_key_secret_name
+        if (
+            policy.spec.management == "Policy"
+            and name in self.inputs.secrets
+            and key_owner.get(name, policy.target) == policy.target
+        ):
+            self._client_secret(name, policy, "proxy-key", client_id=None)
 
     def _policy(self, policy: AuthPolicy) -> None:
         fields: dict[str, Any] = {"endpoints": list(policy.endpoints)}
@@ -197,6 +233,8 @@ class _Renderer:
         name = cred.secret_name
         if name not in self.inputs.secrets and cred.secret_named_explicitly:
             self._status(cred, False, SECRET_MISSING, f"Secret {name} does not exist")
+            return
+        if self._client_id_taken(cred):
             return
         client_id = self._client_secret(name, cred, "credential-secret", cred.spec.client_id)
         if client_id is None:
@@ -329,6 +367,15 @@ class _Renderer:
             None,
         )
 
+    def _client_id_taken(self, cr: AuthPolicy | Credential) -> bool:
+        """Refuse ``cr`` (nothing of it rendered, its adopted Secret left unlabelled) when
+        another CR holds the client id it would use."""
+        held = self.inputs.client_id_holders
+        why = "" if held is None else refusal(held, cr, self.inputs.secrets)
+        if why:
+            self._status(cr, False, CLIENT_ID_CONFLICT, why)
+        return bool(why)
+
     # Objects ------------------------------------------------------------------
 
     def _client_secret(
@@ -407,8 +454,11 @@ class _Renderer:
         reason: str,
         message: str,
         fields: Mapping[str, Any] | None = None,
+        path: str = "",
     ) -> None:
-        self.statuses[(cr.kind, cr.metadata.name)] = Status(ready, reason, message, fields or {})
+        self.statuses[(cr.kind, cr.metadata.name)] = Status(
+            ready, reason, message, fields or {}, path
+        )
 
 
 def _add_owner(obj: Manifest, owner: CR) -> None:
@@ -464,6 +514,40 @@ def _audience(policy: AuthPolicy) -> list[str]:
     """The target, its member proxies, then the extra values, without repeats."""
     members = [f"ApiProxy/{p}" for p in policy.spec.target_ref.proxies]
     return list(dict.fromkeys([policy.target.audience, *members, *policy.spec.token.audience]))
+
+
+def _owned_audiences(policies: Iterable[AuthPolicy]) -> set[str]:
+    """The ``aud`` values a namespace owns: its policies' targets and their member proxies."""
+    owned = set()
+    for policy in policies:
+        owned.add(policy.target.audience)
+        owned |= {f"ApiProxy/{p}" for p in policy.spec.target_ref.proxies}
+    return owned
+
+
+def _foreign_audience(policy: AuthPolicy, namespace: str, owned: set[str]) -> str:
+    """Why one of the policy's extra ``aud`` values is not its namespace's to name, or "".
+
+    A token carries its ``aud`` to every proxy that accepts that value: naming another
+    namespace's proxy, or a proxy no policy here targets (that another namespace may own),
+    would make the token good there.
+    """
+    for value in policy.spec.token.audience:
+        named = audience_target(value)
+        if named is None:
+            continue  # not a Gatekey target (a URL, an external API): any value is allowed
+        target_ns, kind, name = named
+        if target_ns is not None and target_ns != namespace:
+            return (
+                f"token.audience value {value!r} names namespace {target_ns}: "
+                f"a policy may only name targets of its own namespace ({namespace})"
+            )
+        if f"{kind}/{name}" not in owned:
+            return (
+                f"token.audience value {value!r} is not a target of namespace {namespace}: "
+                "no AuthPolicy here targets it or lists it as a member proxy"
+            )
+    return ""
 
 
 def _holds(role: Role, kind: str, name: str) -> bool:

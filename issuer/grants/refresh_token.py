@@ -51,6 +51,7 @@ def _check(record: TokenRecord | None, client: Client, now: float) -> None:
         record is None
         or record.kind != "refresh"
         or record.client_id != client.client_id
+        or (record.namespace and record.namespace != client.policy.namespace)
         or record.token_type != client.endpoint.type
         or record.management != client.endpoint.management
     ):

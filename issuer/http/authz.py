@@ -7,6 +7,11 @@ headers; 401 follows RFC 6750 §3 (a bare ``Bearer`` challenge when no token
 came, ``error="invalid_token"`` for a bad one); 403 is a valid token that is not
 meant for this proxy (with ``error="insufficient_scope"``, RFC 6750 §3.1), or an
 unknown proxy (no challenge: no token could help).
+
+The proxy is named as :mod:`gatekey.issuer.proxies` says. A token passes only for a
+proxy of the namespace it was minted in: ``aud`` values (``ApiProxy/orders``) carry
+no namespace, so the namespace comes from the key that signed the token or the
+client it was stored for.
 """
 
 from aiohttp import web
@@ -14,6 +19,7 @@ from aiohttp.typedefs import Handler
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.http.responses import bearer_challenge
+from gatekey.issuer.proxies import ProxyName, home_namespace, parse_proxy
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.verification import InvalidToken, Verified
@@ -34,17 +40,25 @@ def authz_handler(runtime: Runtime) -> Handler:
         counter.labels("/authz", "", str(response.status)).inc()
         return response
 
+    settings = runtime.settings
+    configured = [parse_proxy(p) for p in settings.proxies]
+    if None in configured:
+        raise ValueError(f"--proxy: not a proxy name: {settings.proxies}")
+    allowed = [p for p in configured if p is not None]
+    sidecar = allowed[0] if len(allowed) == 1 else None
+
     async def _check(request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization", "").strip()
         if not header:
             return web.Response(status=401, headers={"WWW-Authenticate": REALM})
         scheme, _, rest = header.partition(" ")
         token = rest.strip() if scheme.lower() == "bearer" else header
-        configured = runtime.settings.proxies
-        fallback = configured[0] if len(configured) == 1 else ""
-        proxy = (request.headers.get(PROXY_HEADER) or fallback).strip().removeprefix("ApiProxy/")
         snapshot, now = runtime.snapshots.current, runtime.clock()
-        if proxy not in snapshot.proxies or (configured and proxy not in configured):
+        raw = request.headers.get(PROXY_HEADER)
+        named = sidecar if raw is None else parse_proxy(raw)
+        home = home_namespace(settings.home_namespace, snapshot.namespaces)
+        proxy = _allowed(named, allowed, home)
+        if proxy is None or proxy not in snapshot.proxies:
             return web.Response(status=403)
         try:
             verified = await runtime.verifier.verify(token, snapshot, now)
@@ -52,7 +66,7 @@ def authz_handler(runtime: Runtime) -> Handler:
             challenge = bearer_challenge("invalid_token", str(exc))
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         if not _covers(verified, proxy, snapshot, now):
-            challenge = bearer_challenge("insufficient_scope", f"the token is not for {proxy}")
+            challenge = bearer_challenge("insufficient_scope", f"the token is not for {proxy[1]}")
             return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         return web.Response(
             status=200,
@@ -66,16 +80,31 @@ def authz_handler(runtime: Runtime) -> Handler:
     return handle
 
 
-def _covers(token: Verified, proxy: str, snapshot: Snapshot, now: float) -> bool:
-    """The token's audience reaches ``proxy`` directly or through a group it belongs to now;
-    for a Credential, its ACL still does too."""
-    reach = {f"ApiProxy/{proxy}", *snapshot.proxy_groups.get(proxy, ())}
+def _allowed(
+    named: ProxyName | None, allowed: list[ProxyName], home: str
+) -> tuple[str, str] | None:
+    """The ``(namespace, name)`` checked for, if it is one this issuer may check for."""
+    if named is None:
+        return None
+    proxy = named.resolve(home)
+    if allowed and proxy not in [p.resolve(home) for p in allowed]:
+        return None
+    return proxy
+
+
+def _covers(token: Verified, proxy: tuple[str, str], snapshot: Snapshot, now: float) -> bool:
+    """The token was minted in the proxy's namespace, and its audience reaches the proxy
+    directly or through a group it belongs to now; for a Credential, its ACL still does."""
+    namespace, name = proxy
+    if token.namespace != namespace:
+        return False
+    reach = {f"ApiProxy/{name}", *snapshot.proxy_groups.get(proxy, ())}
     if reach.isdisjoint(token.audience):
         return False
     if token.management == "Policy":
         return True
     cred = snapshot.credentials.get(token.client_id)
-    if cred is None:
+    if cred is None or cred.namespace != namespace:
         return False
     acl = {f"{e.kind}/{e.name}" for e in cred.acl_at(instant(now))}
     return not reach.isdisjoint(acl)

@@ -17,6 +17,7 @@ from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.requests import read_client_form
 from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.store.base import TokenRecord, token_digest
 from gatekey.issuer.tokens.opaque import REFRESH_PREFIX
 from gatekey.issuer.verification import InvalidToken, Verified, verified_record
@@ -37,7 +38,8 @@ def introspection_handler(runtime: Runtime, base: str, management: str) -> Handl
         if token is None:
             raise InvalidRequest("token is required")
         if token.startswith(REFRESH_PREFIX):
-            body = _refresh(await runtime.store.get(token_digest(token)), caller, now, runtime)
+            record = await runtime.store.get(token_digest(token))
+            body = _refresh(record, caller, snapshot, now, runtime)
         else:
             try:
                 verified = await runtime.verifier.verify(token, snapshot, now)
@@ -51,14 +53,17 @@ def introspection_handler(runtime: Runtime, base: str, management: str) -> Handl
 
 
 def _refresh(
-    record: TokenRecord | None, caller: str, now: float, runtime: Runtime
+    record: TokenRecord | None, caller: str, snapshot: Snapshot, now: float, runtime: Runtime
 ) -> dict[str, Any]:
     """A refresh token is active while unused, unrevoked and inside its window."""
     if record is None or record.kind != "refresh" or record.client_id != caller:
         return INACTIVE
     if record.used or not record.live(now):
         return INACTIVE
-    body = _active(verified_record(record, runtime.minter.issuer_url))
+    verified = verified_record(record, runtime.minter.issuer_url, snapshot)
+    if verified.namespace != snapshot.client_namespace(caller):
+        return INACTIVE
+    body = _active(verified)
     body["token_type"] = "refresh_token"
     return body
 

@@ -46,6 +46,9 @@ class TokenRecord:
     refresh_count: int = 0
     used: bool = False
     revoked: bool = False
+    namespace: str = ""
+    """The namespace of the client it was issued to: client ids are global, but a token
+    minted for a client of one namespace never passes for another's proxy."""
 
     def live(self, now: float) -> bool:
         """Neither revoked nor expired."""

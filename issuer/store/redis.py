@@ -221,6 +221,7 @@ def _fields(r: TokenRecord) -> dict[str, str]:
         "refresh_count": str(r.refresh_count),
         "used": "1" if r.used else "0",
         "revoked": "1" if r.revoked else "0",
+        "namespace": r.namespace,
     }
 
 
@@ -243,4 +244,5 @@ def _record(digest: str, f: dict[str, str]) -> TokenRecord:
         refresh_count=int(f["refresh_count"]),
         used=f["used"] == "1",
         revoked=f["revoked"] == "1",
+        namespace=f.get("namespace", ""),
     )

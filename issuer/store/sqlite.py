@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     chain_started_at REAL NOT NULL,
     refresh_count INTEGER NOT NULL,
     used INTEGER NOT NULL DEFAULT 0,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    namespace TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS failures (
     key TEXT PRIMARY KEY,
@@ -49,10 +50,11 @@ CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 """
 _COLUMNS = (
     "digest, kind, chain_id, grant_key, client_id, subject, username, scope, audience,"
-    " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used, revoked"
+    " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used,"
+    " revoked, namespace"
 )
 # Built from constants only; every value is a bound parameter.
-_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 17)})"  # noqa: S608
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 18)})"  # noqa: S608
 _SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
 _SEP = "\x1f"  # unit separator: never part of a scope token or an audience value
 
@@ -75,6 +77,9 @@ class SQLiteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
+        if "namespace" not in columns:  # a state dir from before namespaced tokens
+            self._db.execute("ALTER TABLE tokens ADD COLUMN namespace TEXT NOT NULL DEFAULT ''")
 
     async def add(self, *records: TokenRecord) -> None:
         """Store ``records``. Calls made in one event-loop iteration share one transaction
@@ -218,6 +223,7 @@ def _row(r: TokenRecord) -> tuple[object, ...]:
         r.refresh_count,
         int(r.used),
         int(r.revoked),
+        r.namespace,
     )
 
 
@@ -240,6 +246,7 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         refresh_count,
         used,
         revoked,
+        namespace,
     ) = row
     return TokenRecord(
         digest=str(digest),
@@ -259,4 +266,5 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         refresh_count=int(refresh_count),  # type: ignore[call-overload]
         used=bool(used),
         revoked=bool(revoked),
+        namespace=str(namespace),
     )

@@ -59,6 +59,7 @@ class Minter:
                 expires_at=expires_at,
                 chain_started_at=chain.started_at,
                 refresh_count=chain.refresh_count,
+                namespace=client.policy.namespace,
             )
 
         jti = None
@@ -110,7 +111,7 @@ class Minter:
             claims["exp"] = iat + ttl
         if grant.scope:  # RFC 9068 §2.2.3: no empty scope claim
             claims["scope"] = " ".join(grant.scope)
-        return self.signer.sign(claims, key)
+        return self.signer.sign(claims, key, policy.namespace)
 
 
 def _grant_key(grant: Grant) -> str:

@@ -74,7 +74,7 @@ def desired_status(
 ) -> dict[str, Any]:
     """The whole ``status`` of ``cr``; ``previous`` is what it has now."""
     value = "True" if verdict.ready else "False"
-    before = _ready_condition(previous)
+    before = ready_condition(previous)
     since = (
         before["lastTransitionTime"]
         if before and before.get("status") == value and before.get("lastTransitionTime")
@@ -109,7 +109,7 @@ def status_patch(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dic
 
 def became_ready(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> bool | None:
     """True/False when the Ready condition's status or reason changed, else None (for Events)."""
-    before, after = _ready_condition(previous), _ready_condition(desired)
+    before, after = ready_condition(previous), ready_condition(desired)
     if after is None:
         return None
     if before is not None and (before.get("status"), before.get("reason")) == (
@@ -120,7 +120,8 @@ def became_ready(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> boo
     return after.get("status") == "True"
 
 
-def _ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``Ready`` condition of a ``status``, if it has one."""
     for condition in status.get("conditions") or ():
         if isinstance(condition, Mapping) and condition.get("type") == READY_CONDITION:
             return condition

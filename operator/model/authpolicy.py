@@ -2,9 +2,10 @@
 
 Fields and defaults: docs/contract.md."""
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
@@ -30,6 +31,62 @@ Algorithm = Literal[
 ]
 
 
+_KINDS = "ApiProxy|ProxyGroup|PolicyGroup"
+_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+"""A namespace name (DNS-1123 label)."""
+_NAME = "[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
+"""An object name (DNS-1123 subdomain), as NAME_PATTERN."""
+AUDIENCE_LOOKS_LIKE_TARGET = f"^([^/]*/)?({_KINDS})(/.*)?$"
+"""An ``aud`` value whose first or second segment is a target kind names a Gatekey target."""
+AUDIENCE_TARGET = f"^(({_LABEL})/)?({_KINDS})/{_NAME}$|^({_KINDS})/{_LABEL}/{_NAME}$"
+"""The forms such a value may take: ``Kind/name``, or qualified by a namespace as
+``namespace/Kind/name`` or ``Kind/namespace/name``."""
+AUDIENCE_MAX_LENGTH = 512
+MAX_AUDIENCE = 32
+"""Bounds the API server needs to cost the CEL rule on each value."""
+
+
+def _target_form(value: str) -> str:
+    if re.fullmatch(AUDIENCE_LOOKS_LIKE_TARGET, value) and not re.fullmatch(AUDIENCE_TARGET, value):
+        raise ValueError(
+            f"audience value {value!r} names a target kind but is not Kind/name "
+            "(ApiProxy, ProxyGroup or PolicyGroup and an object name)"
+        )
+    return value
+
+
+AudienceValue = Annotated[
+    str,
+    AfterValidator(_target_form),
+    Field(
+        min_length=1,
+        max_length=AUDIENCE_MAX_LENGTH,
+        json_schema_extra=cel_rules(
+            (
+                f"!self.matches('{AUDIENCE_LOOKS_LIKE_TARGET}') "
+                f"|| self.matches('{AUDIENCE_TARGET}')",
+                "an audience value that names a target kind must be Kind/name",
+            )
+        ),
+    ),
+]
+"""One extra ``aud`` value: a Gatekey target (checked to be the policy's own namespace's
+when rendered) or any other string, such as a URL (RFC 7519 §4.1.3: a StringOrURI)."""
+
+
+def audience_target(value: str) -> tuple[str | None, str, str] | None:
+    """``(namespace or None, kind, name)`` of a valid :data:`AudienceValue` that names a
+    Gatekey target; None for any other value."""
+    if not re.fullmatch(AUDIENCE_TARGET, value):
+        return None
+    parts = value.split("/")
+    if len(parts) == 2:
+        return None, parts[0], parts[1]
+    if parts[0] in _KINDS.split("|"):
+        return parts[1], parts[0], parts[2]
+    return parts[0], parts[1], parts[2]
+
+
 class UserPool(Spec):
     """The authentication pool: a Secret whose key ``htpasswd`` holds ``user:hash`` lines."""
 
@@ -40,7 +97,12 @@ class PolicyToken(TokenSettings):
     """Token settings of a policy, plus what only a policy decides."""
 
     algorithm: Algorithm = Field(default="ES256", description="JWT signing algorithm.")
-    audience: tuple[str, ...] = Field(default=(), description="Extra aud values.")
+    audience: tuple[AudienceValue, ...] = Field(
+        default=(),
+        max_length=MAX_AUDIENCE,
+        description="Extra aud values: targets of this policy's namespace "
+        "(Kind/name, a member proxy as ApiProxy/name) or any other value, such as a URL.",
+    )
 
 
 class AuthPolicySpec(Spec):

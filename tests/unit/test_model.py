@@ -4,6 +4,7 @@ manifest is reported."""
 import base64
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -345,7 +346,69 @@ def test_reserved_claim_names_rejected(name):
 def test_reserved_names_cover_the_rfcs():
     rfc7519 = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
     rfc6749 = {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
-    assert rfc7519 | rfc6749 | {"client_id"} <= RESERVED_CLAIM_NAMES
+    rfc9068 = {"auth_time", "acr", "amr", "roles", "groups", "entitlements", "client_id"}
+    rfc8693 = {"act", "may_act"}
+    pop = {"cnf"}  # RFC 7800, RFC 9449
+    oidc = {"azp", "nonce", "at_hash", "c_hash", "sid"}
+    rfc7662 = {"active", "token_type", "username"}
+    header = {"typ", "kid", "alg"}
+    assert rfc7519 | rfc6749 | rfc9068 | rfc8693 | pop | oidc | rfc7662 | header <= (
+        RESERVED_CLAIM_NAMES
+    )
+
+
+@pytest.mark.parametrize("name", ["Roles", "GROUPS", "Scope", "Client_Id", "CNF", "Act"])
+def test_reserved_names_are_compared_without_case(name):
+    """A consumer that maps claims case-insensitively must not read metadata as ``roles``."""
+    error = error_of(credential_doc("c", claims=[{"key": name, "value": "admin"}]))
+    assert error.source == "dir/file.yaml"
+    assert error.path == "spec.claims.0"
+    assert f"{name!r} is a reserved claim" in error.message
+    renamed = credential_doc("c", claims=[{"key": "team", "value": "x", "claimName": name}])
+    assert f"{name!r} is a reserved claim" in error_of(renamed).message
+
+
+@pytest.mark.parametrize("name", ["role", "group_name", "tier", "actor", "scopes_note", "email"])
+def test_names_near_reserved_ones_stay_allowed(name):
+    cred = parse(credential_doc("c", claims=[{"key": name, "value": "x"}]))
+    assert cred.spec.claims[0].jwt_name == name
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ApiProxy/orders",
+        "ProxyGroup/a.b",
+        "ns/PolicyGroup/g",
+        "ApiProxy/ns/orders",
+        "https://api.example.com/ApiProxy/x",
+        "orders",
+        "urn:x:ApiProxy",
+        "a/b/ApiProxy/c",
+    ],
+)
+def test_audience_values_in_a_valid_form(value):
+    policy = parse(policy_doc("p", token={"audience": [value]}))
+    assert policy.spec.token.audience == (value,)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ApiProxy",
+        "ApiProxy/",
+        "ApiProxy/Orders",
+        "ProxyGroup/a_b",
+        "ns/ApiProxy/",
+        "NS/ApiProxy/x",
+        "ApiProxy/a/b/c",
+        "PolicyGroup/ns/",
+    ],
+)
+def test_audience_value_naming_a_target_kind_needs_a_valid_name(value):
+    error = error_of(policy_doc("p", token={"audience": ["https://ok.example", value]}))
+    assert error.path == "spec.token.audience.1"
+    assert f"audience value {value!r} names a target kind" in error.message
 
 
 def test_claim_needs_exactly_one_of_value_and_value_from():
@@ -682,3 +745,12 @@ def test_status_from_kubectl_output_is_ignored():
     }
     role = parse_document(doc, "r.yaml", "0")
     assert "status" not in role.model_dump(by_alias=True)
+
+
+def test_the_reference_lists_every_reserved_name():
+    text = (Path(__file__).parents[2] / "docs" / "reference.md").read_text()
+    start = text.index("- Credential Metadata may not use")
+    bullet = text[start : text.index("\n- ", start + 1)]
+    listed = {w for quoted in re.findall(r"`([^`]+)`", bullet) for w in quoted.split()}
+    assert listed >= RESERVED_CLAIM_NAMES
+    assert listed - RESERVED_CLAIM_NAMES <= {"key", "claimName", "Roles", "Invalid"}
