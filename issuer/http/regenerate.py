@@ -6,8 +6,10 @@ must not be renewable forever). The decision is :mod:`gatekey.issuer.grants.rege
 the new token has a new ``jti`` and fresh ``iat``/``exp``; the old one is denied.
 
 The Bearer token is answered as a protected resource would (RFC 6750 §3): none is a
-401 with a bare ``Bearer`` challenge, a bad or foreign one 401 ``invalid_token``,
-one whose targets the client no longer reaches 403 ``insufficient_scope``.
+401 with a bare ``Bearer`` challenge, an expired, revoked or malformed one 401
+``invalid_token``, one whose targets the client no longer reaches 403
+``insufficient_scope``. A valid token that cannot be continued (another client's, or
+its user left the pool) is the grant's 400 ``invalid_grant``.
 """
 
 from aiohttp import web
@@ -15,12 +17,7 @@ from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
 from gatekey.issuer.clients import resolve_client
-from gatekey.issuer.errors import (
-    InsufficientScope,
-    InvalidBearerToken,
-    InvalidGrant,
-    TargetsUnreached,
-)
+from gatekey.issuer.errors import InsufficientScope, InvalidBearerToken, TargetsUnreached
 from gatekey.issuer.grants import regenerate
 from gatekey.issuer.grants.context import Endpoint, GrantContext
 from gatekey.issuer.http.audited import admit, audited
@@ -59,8 +56,6 @@ def regenerate_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
             grant = regenerate.decide(client, ctx, old)
         except TargetsUnreached as exc:
             raise InsufficientScope(exc.description) from None
-        except InvalidGrant as exc:  # another client's token, or its user left the pool
-            raise InvalidBearerToken(exc.description) from None
         minted = await runtime.minter.mint(grant, ctx, refresh=False)
         if old.jti is not None:
             await runtime.revoke_jwt(old.jti, old.expires_at)

@@ -9,7 +9,8 @@ import jwt as pyjwt
 import pytest
 
 from gatekey.issuer.settings import IssuerSettings
-from tests.support.manifests import policy
+from tests.support.issuer import write_manifests
+from tests.support.manifests import credential, policy
 from tests.verification.conftest import issue
 from tests.verification.test_authz import authz
 
@@ -137,3 +138,22 @@ def test_a_few_unknown_parameters_are_still_fine(world):
     key = world.proxy_key("ApiProxy", "orders")
     extra = {f"x{i}": "v" for i in range(20)}
     issue(world, "/auth/jwt", key, **extra)
+
+
+def test_regenerate_for_a_target_no_longer_reached_is_insufficient_scope(start_issuer):
+    shop = policy("shop-jwt", "JWT", "ProxyGroup/shop", management="ACL", proxies=["orders"])
+    mall = policy("mall-jwt", "JWT", "ProxyGroup/mall", management="ACL", proxies=["billing"])
+    issuer = start_issuer(shop, mall, credential("svc", ["ProxyGroup/shop"]))
+    svc = issuer.credential("svc")
+    old = issue(issuer, "/credential/jwt", svc)["access_token"]
+    write_manifests(issuer.source.folder.root, shop, mall, credential("svc", ["ProxyGroup/mall"]))
+    issuer.reload()
+    response = issuer.post(
+        "/credential/jwt/regenerate",
+        {"client_id": svc[0], "client_secret": svc[1]},
+        headers={"Authorization": "Bearer " + old},
+    )
+    assert response.status_code == 403
+    assert response.json()["error"] == "insufficient_scope"
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith('Bearer realm="gatekey", error="insufficient_scope"')
