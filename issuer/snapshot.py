@@ -32,7 +32,7 @@ from gatekey.operator.signing_keys import SigningKey, active_key
 class ClientSecret:
     """A client secret kept as its SHA-256 digest, compared in constant time.
 
-    Client secrets are high-entropy, so a fast hash is enough (DESIGN §3).
+    Client secrets are high-entropy, so a fast hash is enough (docs/contract.md).
     """
 
     digest: bytes
@@ -490,7 +490,7 @@ def _response_name_clash(
     defaults: TokenManagement,
 ) -> str | None:
     """A metadata key equal to a response field name that applies to this Credential
-    (issuer-wide, or renamed by a policy its ACL reaches): DESIGN §2 rejects it."""
+    (issuer-wide, or renamed by a policy its ACL reaches): docs/contract.md rejects it."""
     settings = [defaults.response] + [
         policy.settings.response
         for entry in view.spec.acl

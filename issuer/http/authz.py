@@ -5,7 +5,8 @@ sub-path, since Envoy appends the original path) and Traefik ``ForwardAuth``
 call it with the client's ``Authorization`` header. 200 carries the identity
 headers; 401 follows RFC 6750 §3 (a bare ``Bearer`` challenge when no token
 came, ``error="invalid_token"`` for a bad one); 403 is a valid token that is not
-meant for this proxy, or an unknown proxy.
+meant for this proxy (with ``error="insufficient_scope"``, RFC 6750 §3.1), or an
+unknown proxy (no challenge: no token could help).
 
 The proxy is named as :mod:`gatekey.issuer.proxies` says. A token passes only for a
 proxy of the namespace it was minted in: ``aud`` values (``ApiProxy/orders``) carry
@@ -17,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer.clock import instant
+from gatekey.issuer.http.responses import bearer_challenge
 from gatekey.issuer.proxies import ProxyName, home_namespace, parse_proxy
 from gatekey.issuer.routes import CompiledRoutes, normalise_path
 from gatekey.issuer.runtime import Runtime
@@ -29,7 +31,7 @@ PROXY_HEADER = "X-Gatekey-Proxy"
 USER_HEADER = "X-Authenticated-UserId"
 ROLES_HEADER = "X-Authenticated-UserRoles"
 CLIENT_HEADER = "X-Authenticated-ClientId"
-REALM = 'Bearer realm="gatekey"'
+REALM = bearer_challenge()
 AUTHZ_PREFIX = "/authz/"
 
 
@@ -65,10 +67,11 @@ def authz_handler(runtime: Runtime) -> Handler:
         try:
             verified = await runtime.verifier.verify(token, snapshot, now)
         except InvalidToken as exc:
-            challenge = f'{REALM}, error="invalid_token", error_description="{exc}"'
+            challenge = bearer_challenge("invalid_token", str(exc))
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         if not _covers(verified, proxy, snapshot, now):
-            return web.Response(status=403)
+            challenge = bearer_challenge("insufficient_scope", f"the token is not for {proxy[1]}")
+            return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         routes = _routes_for(verified, proxy, snapshot)
         if routes is not None:
             method, path = _original_request(request, settings, trusted=sidecar is not None)
@@ -76,9 +79,8 @@ def authz_handler(runtime: Runtime) -> Handler:
                 method, path, frozenset(verified.scope), lambda: _claims(verified, snapshot)
             )
             if not decision.allowed:
-                challenge = f'{REALM}, error="insufficient_scope"'
-                if decision.required:
-                    challenge += f', scope="{" ".join(decision.required)}"'
+                scope = " ".join(decision.required) or None
+                challenge = bearer_challenge("insufficient_scope", scope=scope)
                 return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         return web.Response(
             status=200,

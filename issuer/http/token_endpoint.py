@@ -1,6 +1,6 @@
 """The four token endpoints: ``/auth/jwt|token`` and ``/credential/jwt|token``.
 
-RFC 6749 §3.2 (the endpoint), §5 (responses); DESIGN §4. The handler reads the
+RFC 6749 §3.2 (the endpoint), §5 (responses); docs/api.md. The handler reads the
 request, authenticates the client, runs the grant and mints the tokens; every
 outcome writes one audit line.
 """
@@ -39,7 +39,7 @@ async def _issue(
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
         params = parse_params(request.query_string)
     else:
-        params = await read_form(request, runtime.settings.max_body_bytes)
+        params = await read_form(request, runtime.settings)
     presented = presented_client(request.headers.get("Authorization"), params)
     grant_type = params.get("grant_type")
     entry.client_id, entry.grant = presented.client_id, grant_type

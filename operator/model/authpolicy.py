@@ -1,4 +1,6 @@
-"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target (DESIGN §2)."""
+"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target.
+
+Fields and defaults: docs/contract.md."""
 
 import re
 from typing import Annotated, Literal

@@ -17,6 +17,9 @@ NGINX_SITE = """\
 upstream gatekey {
     server ISSUER_HOST:ISSUER_PORT;
     keepalive 64;
+    # Below Gatekey's --header-timeout (15 s), which also closes idle connections:
+    # nginx then never reuses a connection that Gatekey is closing.
+    keepalive_timeout 10s;
 }
 
 upstream orders_api {
