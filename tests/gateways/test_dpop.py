@@ -3,10 +3,12 @@ against the URL the client called; a stolen token without its key gets nowhere."
 
 import uuid
 
+import jwt
 import requests
 
 from tests.dpop.proofs import Holder
 from tests.gateways.conftest import Backend, Gateway, Issuer
+from tests.interop.test_node_clients import run_node
 
 
 def bound_token(issuer: Issuer, holder: Holder) -> str:
@@ -55,3 +57,24 @@ def test_a_proof_for_another_path_is_refused(gateway: Gateway, issuer: Issuer, b
     response = gateway.request("GET", path, {"Authorization": f"DPoP {token}", "DPoP": proof})
     assert response.status_code == 401
     assert backend.requests_to(path) == []
+
+
+def test_openid_client_binds_and_proves_through_the_gateway(
+    gateway: Gateway, issuer: Issuer, backend
+):
+    """openid-client 6's own DPoP support, nobody here wrote its proofs."""
+    path = f"/orders/{uuid.uuid4().hex}"
+    client = issuer.orders
+    out = run_node(
+        "dpop",
+        issuer=issuer.url + "/auth",
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+        resource=gateway.url + path,
+    )
+    assert out["tokens"]["token_type"].lower() == "dpop"
+    claims = jwt.decode(out["tokens"]["access_token"], options={"verify_signature": False})
+    assert claims["cnf"] == {"jkt": out["jkt"]}
+    assert out["resource"] == 200
+    assert out["as_bearer"] == 401
+    assert len(backend.requests_to(path)) == 1
