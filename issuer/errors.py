@@ -89,6 +89,12 @@ class TemporarilyUnavailable(OAuthError):
     status = 503
 
 
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof is missing where required, malformed, or replayed."""
+
+    error = "invalid_dpop_proof"
+
+
 class RequestTimeout(OAuthError):
     """RFC 9110 §15.5.9: the body did not arrive in time; the connection is then closed."""
 

@@ -61,6 +61,7 @@ class Minter:
                 chain_started_at=chain.started_at,
                 refresh_count=chain.refresh_count,
                 namespace=client.policy.namespace,
+                jkt=grant.jkt or "",
             )
 
         jti = None
@@ -98,6 +99,7 @@ class Minter:
             settings=client.policy.settings.response,
             metadata=client.credential.claims if client.credential else (),
             omit_empty_scope=self.omit_empty_scope,
+            token_type="DPoP" if grant.jkt else "Bearer",
         )
         return Minted(body, jti)
 
@@ -123,6 +125,8 @@ class Minter:
             claims["exp"] = iat + ttl
         if grant.scope:  # RFC 9068 §2.2.3: no empty scope claim
             claims["scope"] = " ".join(grant.scope)
+        if grant.jkt:
+            claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
         return self.signer.sign(claims, key, policy.namespace)
 
 

@@ -15,6 +15,7 @@ def token_response(
     scope: tuple[str, ...],
     settings: ResponseSettings,
     metadata: Iterable[ResolvedClaim] = (),
+    token_type: str = "Bearer",  # noqa: S107 (RFC 6750 scheme, not a secret)
     omit_empty_scope: bool = False,
 ) -> dict[str, Any]:
     """The JSON body: renamed fields, optional ones left out, metadata entries added.
@@ -26,7 +27,7 @@ def token_response(
     """
     body: dict[str, Any] = {settings.name("access_token"): access_token}
     if settings.includes("token_type"):
-        body[settings.name("token_type")] = "Bearer"
+        body[settings.name("token_type")] = token_type
     if ttl is not None and settings.includes("expires_in"):
         factor = 1000 if settings.expires_in_unit == "milliseconds" else 1
         body[settings.name("expires_in")] = ttl * factor

@@ -64,6 +64,9 @@ server {
         # start Gatekey with --trusted-proxies naming this nginx).
         proxy_set_header X-Original-URI $request_uri;
         proxy_set_header X-Original-Method $request_method;
+        # The authority and scheme the client used: a DPoP proof names them (RFC 9449).
+        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Forwarded-Proto $scheme;
     }
 }
 """
@@ -123,6 +126,7 @@ static_resources:
               allowed_headers:
                 patterns:
                 - {exact: authorization, ignore_case: true}
+                - {exact: dpop, ignore_case: true}
               http_service:
                 server_uri:
                   uri: http://ISSUER_HOST:ISSUER_PORT

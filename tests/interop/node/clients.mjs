@@ -100,6 +100,26 @@ const flows = {
     );
   },
 
+  // DPoP (RFC 9449): a bound token from the token endpoint, then an API call through a
+  // gateway with openid-client's own proofs; the same token as a Bearer must fail.
+  async dpop(out) {
+    const config = await discover(input.client_secret, 'basic');
+    const keyPair = await client.randomDPoPKeyPair('ES256');
+    const DPoP = client.getDPoPHandle(config, keyPair);
+    const tokens = await client.clientCredentialsGrant(config, {}, { DPoP });
+    out.tokens = { ...tokens };
+    out.jkt = await DPoP.calculateThumbprint();
+    const resource = new URL(input.resource);
+    const answer = await client.fetchProtectedResource(
+      config, tokens.access_token, resource, 'GET', undefined, undefined, { DPoP },
+    );
+    out.resource = answer.status;
+    const stolen = await fetch(resource, {
+      headers: { authorization: `Bearer ${tokens.access_token}` },
+    });
+    out.as_bearer = stolen.status;
+  },
+
   // Wrong secrets until the issuer locks the client out: what does the library surface?
   async lockout(out) {
     const config = await discover(input.wrong_secret, 'basic');
