@@ -11,24 +11,15 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 import jwt
 
+from gatekey.operator.model.authpolicy import Algorithm
+
 PROOF_TYP = "dpop+jwt"
-ALGORITHMS = (
-    "ES256",
-    "ES384",
-    "ES512",
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "EdDSA",
-)
+ALGORITHMS = tuple(alg for alg in get_args(Algorithm) if not alg.startswith("HS"))
 """Asymmetric only (§4.3 item 5): never ``none``, never an HMAC keyed with the public key."""
 MAX_PROOF_BYTES = 4096
 """A proof with an RSA-4096 key is under 2 KiB."""
