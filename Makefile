@@ -67,6 +67,7 @@ format: venv ## Format the code
 
 bench: venv ## Benchmarks against the aiohttp ceiling, measured in the same run
 	@scripts/install-tools.sh --bench
+	@cd bench/peers/oidc-provider && npm ci --no-audit --no-fund --loglevel=error
 	$(PY) bench/issuance.py
 	$(PY) bench/authz.py
 	$(PY) bench/operator.py
