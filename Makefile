@@ -20,16 +20,20 @@ help: ## List the targets
 # `python -m` puts the current folder first on sys.path, where ./operator would
 # shadow the standard library's `operator`: use -I (isolated) or the venv's scripts.
 # Two stamps: `make run` needs only the runtime dependencies ($(RUNTIME)), `make test`
-# and `make lint` the development tools too ($(STAMP), which implies the runtime).
+# and `make lint` the development tools too ($(STAMP), on top of the runtime, with the
+# same installer: uv when it could be had, else pip).
 $(RUNTIME): pyproject.toml
 	@scripts/install-runtime.sh $(VENV) $(PYTHON)
 	@rm -f $(VENV)/.runtime-* && touch $@
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -I -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	PYTHONWARNINGS=ignore $(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	rm -f $(VENV)/.installed-* $(VENV)/.runtime-* && touch $@ $(RUNTIME)
+$(STAMP): $(RUNTIME)
+	@echo "==> installing the development tools into $(VENV)"
+	@if [ -x $(VENV)/bin/uv ]; then \
+		PYTHONWARNINGS=ignore $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'; \
+	else \
+		PYTHONWARNINGS=ignore $(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'; \
+	fi
+	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## Create the virtual environment and install Gatekey with its tools
 
