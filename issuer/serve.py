@@ -111,7 +111,11 @@ async def _serve(
 
 
 async def _watch(source: EmbeddedSource, runtime: Runtime, stop: asyncio.Event) -> None:
-    async for _changes in awatch(source.folder.root, stop_event=stop, debounce=200, step=50):
+    # The state dir too: ``gatekey rotate-secret`` writes a rotated secret there.
+    secrets = source.state.root / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+    watched = (source.folder.root, secrets)
+    async for _changes in awatch(*watched, stop_event=stop, debounce=200, step=50):
         await _rebuild(source, runtime)
 
 

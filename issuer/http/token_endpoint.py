@@ -60,6 +60,7 @@ async def _issue(
     client = authenticate(
         snapshot, endpoint, presented, grant_type, ctx.instant, params.get("resource")
     )
+    entry.secret = client.secret
     grant = await decide(client, ctx)
     entry.principal = grant.subject
     minted = await runtime.minter.mint(grant, ctx)
