@@ -70,7 +70,8 @@ def test_rotate_secret_while_serving_keeps_both_secrets_working(tmp_path):
     assert ("current", 200) in used
     assert (None, 401) in used
     assert 'gatekey_previous_secret_uses_total{endpoint="/auth/token"} 1.0' in metrics
-    assert old not in metrics and new not in metrics
+    assert old not in metrics
+    assert new not in metrics
     assert all(old not in json.dumps(line) and new not in json.dumps(line) for line in lines)
     # show-key shows the new secret; a restart keeps both generations.
     assert show_key(manifests, state, "ApiProxy/orders") == (client_id, new)
@@ -172,7 +173,8 @@ def test_rotation_on_a_user_owned_secret_is_refused_and_never_written(tmp_path):
     result = rotate(manifests, state, "Credential/svc")
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "user-owned" in result.stderr and "Traceback" not in result.stderr
+    assert "user-owned" in result.stderr
+    assert "Traceback" not in result.stderr
     assert "previous_client_secret" in result.stderr
     assert path.read_text() == before
     assert not (state / "secrets" / "default" / "svc-credentials.json").exists()

@@ -103,7 +103,8 @@ def test_rotation_on_an_adopted_secret_is_refused_and_the_secret_kept():
     status = rendered.statuses[("Credential", "svc")]
     assert not status.ready
     assert status.reason == ROTATION_REFUSED
-    assert "user-owned" in status.message and "previous_client_secret" in status.message
+    assert "user-owned" in status.message
+    assert "previous_client_secret" in status.message
     # Served still: the ConfigMap is there.
     assert rendered.by_name("ConfigMap", "gatekey-credential-svc") is not None
 
@@ -121,7 +122,8 @@ def test_proxy_key_shared_by_two_policies_rotates_once_per_new_value():
     again = do_render(*docs, secrets={key: out}, generated=frozenset({key}))
     assert values(again, key) == out
     status = again.statuses[("AuthPolicy", "j")]
-    assert status.ready and status.reason == READY
+    assert status.ready
+    assert status.reason == READY
     assert "previous" in status.fields["secretGenerations"]
 
 
@@ -129,7 +131,8 @@ def test_rotated_keeps_two_generations_at_most():
     base = {"client_id": "c", "client_secret": "one"}
     two = rotated(base, "two", NOW, timedelta(hours=1))
     three = rotated(two, "three", NOW, timedelta(hours=1))
-    assert three["client_secret"] == "three" and three["previous_client_secret"] == "two"
+    assert three["client_secret"] == "three"
+    assert three["previous_client_secret"] == "two"
     assert "one" not in three.values()
     assert pruned(three, NOW + timedelta(hours=1)) == {
         k: v for k, v in three.items() if not k.startswith("previous_")
