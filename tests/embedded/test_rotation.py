@@ -217,3 +217,19 @@ def test_a_client_cannot_trigger_a_rotation(tmp_path):
     saved_after = (state / "secrets" / "default" / "apiproxy-orders-proxy-key.json").read_text()
     assert saved_after == saved
     assert contract.PREVIOUS_CLIENT_SECRET_KEY not in json.loads(saved_after)
+
+
+def test_the_rotate_annotation_works_in_a_manifest_folder_too(start_issuer):
+    issuer = start_issuer(policy("p", "OAuth2"))
+    client_id, old = issuer.proxy_key("ApiProxy", "orders")
+    doc = policy("p", "OAuth2")
+    doc["metadata"]["annotations"] = {contract.ROTATE_SECRET_ANNOTATION: "1"}
+    write_manifests(issuer.source.folder.root, doc)
+    issuer.reload()
+    same_id, new = issuer.proxy_key("ApiProxy", "orders")
+    assert same_id == client_id
+    assert new != old
+    assert token(issuer.url, client_id, old).status_code == 200
+    assert token(issuer.url, client_id, new).status_code == 200
+    issuer.reload()  # the value is handled: no second rotation
+    assert issuer.proxy_key("ApiProxy", "orders") == (client_id, new)
