@@ -155,3 +155,14 @@ def test_rotated_keeps_two_generations_at_most():
 def test_client_secret_generations(presented, at, expected):
     secret = ClientSecret.of("new", "old", NOW + timedelta(seconds=60))
     assert secret.matches(presented, at) == expected
+
+
+def test_rotation_on_an_adopted_proxy_key_is_refused():
+    key = "apiproxy-orders-proxy-key"
+    mine = {"client_id": "orders", "client_secret": "mine"}
+    rendered = do_render(annotated(policy_doc("j"), rotate_secret="r1"), secrets={key: mine})
+    assert values(rendered, key) == mine
+    status = rendered.statuses[("AuthPolicy", "j")]
+    assert not status.ready
+    assert status.reason == ROTATION_REFUSED
+    assert rendered.by_name("ConfigMap", "gatekey-authpolicy-j") is not None
