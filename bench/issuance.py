@@ -1,4 +1,5 @@
-"""Token issuance throughput against an aiohttp ceiling measured in the same run (DESIGN §7).
+"""Token issuance throughput against an aiohttp ceiling measured in the same run
+(docs/performance.md).
 
 ``make bench`` runs this. On a machine with two cores or more, each server runs
 pinned to one core and wrk, the load generator, to another, so that the two never

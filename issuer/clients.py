@@ -1,4 +1,4 @@
-"""Client authentication at the token endpoints (RFC 6749 §2.3, §3.2.1; DESIGN §4).
+"""Client authentication at the token endpoints (RFC 6749 §2.3, §3.2.1; docs/api.md).
 
 Pure: given a Snapshot and what the client presented, the authenticated
 :class:`Client` or an OAuth error.

@@ -39,8 +39,8 @@ class ClientSecret:
     """A client secret kept as its SHA-256 digest, compared in constant time; and, for a
     while after a rotation, the previous secret until ``previous_until``.
 
-    Client secrets are high-entropy, so a fast hash is enough (DESIGN §3). Both digests
-    are always compared, so the timing does not tell which generation matched.
+    Client secrets are high-entropy, so a fast hash is enough (docs/contract.md). Both
+    digests are always compared, so the timing does not tell which generation matched.
     """
 
     digest: bytes
@@ -534,7 +534,7 @@ def _response_name_clash(
     defaults: TokenManagement,
 ) -> str | None:
     """A metadata key equal to a response field name that applies to this Credential
-    (issuer-wide, or renamed by a policy its ACL reaches): DESIGN §2 rejects it."""
+    (issuer-wide, or renamed by a policy its ACL reaches): docs/contract.md rejects it."""
     settings = [defaults.response] + [
         policy.settings.response
         for entry in view.spec.acl

@@ -1,4 +1,4 @@
-"""The operator -> issuer contract: names, labels, annotations and data keys (DESIGN §3).
+"""The operator -> issuer contract: names, labels, annotations and data keys (docs/contract.md).
 
 The single source for both sides: ``render`` writes objects with these helpers and
 the issuer's Snapshot reads them back with the same constants. Bump

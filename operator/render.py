@@ -2,7 +2,7 @@
 
 One function serves both the operator (which applies the result to the API
 server) and the embedded mode (which keeps it in memory). The clock and the
-randomness are inputs, so the same inputs give the same objects. DESIGN §3.
+randomness are inputs, so the same inputs give the same objects (docs/contract.md).
 
 Secrets the user made (a proxy key, a Credential's secret) are adopted: copied
 with their values untouched, labelled, and given no ownerReference, so that

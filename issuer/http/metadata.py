@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gatekey.issuer.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from gatekey.issuer.runtime import Runtime
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -37,6 +38,7 @@ def metadata_handler(runtime: Runtime, base: str) -> Handler:
             "grant_types_supported": GRANT_TYPES,
             "response_types_supported": [],
             "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "scopes_supported": sorted(runtime.snapshots.current.scopes),

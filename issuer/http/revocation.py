@@ -27,7 +27,7 @@ def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
     """The RFC 7009 endpoint under ``base``."""
 
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
-        params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
+        params, presented = await read_client_form(request, runtime.settings)
         entry.client_id = presented.client_id
         admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()

@@ -49,6 +49,8 @@ class TokenRecord:
     namespace: str = ""
     """The namespace of the client it was issued to: client ids are global, but a token
     minted for a client of one namespace never passes for another's proxy."""
+    jkt: str = ""
+    """RFC 9449: the thumbprint of the key the token is bound to (DPoP); "" unbound."""
 
     def live(self, now: float) -> bool:
         """Neither revoked nor expired."""
@@ -125,6 +127,11 @@ class TokenStore(Protocol):
 
     async def blocks(self, now: float) -> dict[str, float]:
         """The blocks in force: key -> until when."""
+        ...
+
+    async def remember_once(self, key: str, until: float) -> bool:
+        """Remember ``key`` until ``until``, atomically; False if it is remembered already
+        (a replayed DPoP proof or client assertion ``jti``)."""
         ...
 
     async def publish(self, event: Event) -> None:

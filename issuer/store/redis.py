@@ -251,6 +251,11 @@ class RedisStore:
                 _log.warning("events channel lost (%s); reconnecting", type(exc).__name__)
                 await asyncio.sleep(RECONNECT_SECONDS)
 
+    async def remember_once(self, key: str, until: float) -> bool:
+        name = PREFIX + "once:" + key
+        stored = await _available(lambda: self._redis.set(name, "1", nx=True, exat=int(until) + 1))
+        return bool(stored)
+
     async def purge(self, now: float) -> int:
         return 0  # Redis expires what it holds
 
@@ -333,6 +338,7 @@ def _fields(r: TokenRecord) -> dict[str, str]:
         "used": "1" if r.used else "0",
         "revoked": "1" if r.revoked else "0",
         "namespace": r.namespace,
+        "jkt": r.jkt,
     }
 
 
@@ -356,4 +362,5 @@ def _record(digest: str, f: dict[str, str]) -> TokenRecord:
         used=f["used"] == "1",
         revoked=f["revoked"] == "1",
         namespace=f.get("namespace", ""),
+        jkt=f.get("jkt", ""),
     )

@@ -46,12 +46,17 @@ CREATE TABLE IF NOT EXISTS tokens (
     refresh_count INTEGER NOT NULL,
     used INTEGER NOT NULL DEFAULT 0,
     revoked INTEGER NOT NULL DEFAULT 0,
-    namespace TEXT NOT NULL DEFAULT ''
+    namespace TEXT NOT NULL DEFAULT '',
+    jkt TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS failures (
     key TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
     expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS seen_once (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS denied_jtis (
     jti TEXT PRIMARY KEY,
@@ -78,10 +83,10 @@ CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 _COLUMNS = (
     "digest, kind, chain_id, grant_key, client_id, subject, username, scope, audience,"
     " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used,"
-    " revoked, namespace"
+    " revoked, namespace, jkt"
 )
 # Built from constants only; every value is a bound parameter.
-_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 18)})"  # noqa: S608
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 19)})"  # noqa: S608
 _SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
 _SEP = "\x1f"  # unit separator: never part of a scope token or an audience value
 # One B-tree keyed by chain: written with every JWT of a refresh chain, read only to
@@ -124,8 +129,9 @@ class SQLiteStore:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
-        if "namespace" not in columns:  # a state dir from before namespaced tokens
-            self._db.execute("ALTER TABLE tokens ADD COLUMN namespace TEXT NOT NULL DEFAULT ''")
+        for column in ("namespace", "jkt"):  # a state dir from before these columns
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE tokens ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     async def add(self, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()) -> None:
         """Store ``records``. Calls made in one event-loop iteration share one transaction
@@ -287,8 +293,19 @@ class SQLiteStore:
     async def run(self) -> None:
         return None
 
+    async def remember_once(self, key: str, until: float) -> bool:
+        with _available():
+            self._db.execute(
+                "DELETE FROM seen_once WHERE key = ? AND until <= ?", (key, self._clock())
+            )
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO seen_once (key, until) VALUES (?, ?)", (key, until)
+            )
+        return cur.rowcount == 1
+
     async def purge(self, now: float) -> int:
         with _available():
+            self._db.execute("DELETE FROM seen_once WHERE until <= ?", (now,))
             cur = self._db.execute(
                 "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)
             )
@@ -336,6 +353,7 @@ def _row(r: TokenRecord) -> tuple[object, ...]:
         int(r.used),
         int(r.revoked),
         r.namespace,
+        r.jkt,
     )
 
 
@@ -359,6 +377,7 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         used,
         revoked,
         namespace,
+        jkt,
     ) = row
     return TokenRecord(
         digest=str(digest),
@@ -379,4 +398,5 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         used=bool(used),
         revoked=bool(revoked),
         namespace=str(namespace),
+        jkt=str(jkt),
     )

@@ -5,7 +5,7 @@ Kubernetes API conventions for conditions
 one ``Ready`` condition with a CamelCase ``reason`` and a human ``message``;
 ``lastTransitionTime`` moves only when ``status`` flips, not when the message
 changes; ``observedGeneration`` says which spec the status describes. The fields
-each kind reports come from ``render`` (DESIGN §2) and are shaped by the status
+each kind reports come from ``render`` (docs/contract.md) and are shaped by the status
 models that also generate the CRD schema.
 """
 

@@ -1,4 +1,6 @@
-"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target (DESIGN §2)."""
+"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target.
+
+Fields and defaults: docs/contract.md."""
 
 import re
 from typing import Annotated, Literal
@@ -93,8 +95,17 @@ class UserPool(Spec):
     secret_name: Name = Field(description="A Secret whose key htpasswd holds user:hash lines.")
 
 
+Binding = Literal["None", "DPoP", "DPoPRequired"]
+
+
 class PolicyToken(TokenSettings):
     """Token settings of a policy, plus what only a policy decides."""
+
+    binding: Binding = Field(
+        default="None",
+        description="Sender-constrained tokens (RFC 9449): None ignores DPoP proofs; DPoP binds "
+        "the tokens of a request that carries a proof; DPoPRequired refuses requests without one.",
+    )
 
     algorithm: Algorithm = Field(default="ES256", description="JWT signing algorithm.")
     audience: tuple[AudienceValue, ...] = Field(

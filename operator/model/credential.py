@@ -1,4 +1,4 @@
-"""Credential: a client of "Manage From ACL" policies (DESIGN §2)."""
+"""Credential: a client of "Manage From ACL" policies (docs/contract.md)."""
 
 from typing import Literal
 

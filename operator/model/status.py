@@ -1,4 +1,4 @@
-"""The ``status`` of the three kinds, as the operator writes it (DESIGN §2).
+"""The ``status`` of the three kinds, as the operator writes it (docs/contract.md).
 
 Shapes follow the Kubernetes API conventions: a ``conditions`` list of
 ``metav1.Condition`` (``type``, ``status``, ``reason``, ``message``,

@@ -1,4 +1,4 @@
-"""Render: CRs + existing Secrets -> the labelled Secrets and ConfigMaps of DESIGN §3."""
+"""Render: CRs + existing Secrets -> the labelled Secrets and ConfigMaps of docs/contract.md."""
 
 import json
 from datetime import timedelta
