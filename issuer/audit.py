@@ -35,6 +35,8 @@ class AuditEntry:
     duration_ms: float = 0.0
     jti: str | None = None
     status: int = 0
+    secret: str | None = None
+    """Which client secret authenticated: ``current`` or ``previous`` (after a rotation)."""
 
 
 class _BatchedLines:

@@ -225,6 +225,21 @@ def _parser() -> argparse.ArgumentParser:
         help="with --kube outside a Pod: the kubeconfig to use",
     )
     show.set_defaults(run=_show_key)
+
+    rotate = commands.add_parser(
+        "rotate-secret",
+        help="rotate a generated client secret; the old one works until --keep has passed",
+    )
+    rotate.add_argument(
+        "target", help="Credential/NAME, ApiProxy/NAME, ProxyGroup/NAME or PolicyGroup/NAME"
+    )
+    rotate.add_argument("--manifests", type=Path, default=_env("manifests"))
+    rotate.add_argument("--state-dir", type=Path, default=_env("state-dir", DEFAULT_STATE_DIR))
+    rotate.add_argument("--namespace", default=_env("namespace", "default"))
+    rotate.add_argument(
+        "--keep", default="24h", help="how long the previous secret still authenticates"
+    )
+    rotate.set_defaults(run=_rotate_secret)
     return parser
 
 
@@ -392,4 +407,34 @@ def _show_kube_key(args: argparse.Namespace, kind: str, name: str) -> int:
     except (OSError, TimeoutError) as exc:
         sys.exit(f"gatekey show-key: cannot reach the API server {access.server}: {exc}")
     print(json.dumps({"client_id": key.client_id, "client_secret": key.client_secret}))
+    return 0
+
+
+def _rotate_secret(args: argparse.Namespace) -> int:
+    """Print the new credentials as JSON, like ``show-key``; a refusal is one line."""
+    from datetime import UTC, datetime
+
+    from gatekey.issuer.embedded.rotate import RotationError, parse_keep, rotate_secret
+    from gatekey.operator.entropy import SystemEntropy
+
+    if args.manifests is None:
+        sys.exit("gatekey rotate-secret: --manifests DIR (or GATEKEY_MANIFESTS) is required")
+    source = EmbeddedSource(args.manifests, StateDir(args.state_dir), IssuerSettings())
+    try:
+        keep = parse_keep(args.keep)
+        done = rotate_secret(
+            source, args.namespace, args.target, keep, datetime.now(UTC), SystemEntropy()
+        )
+    except RotationError as error:
+        print(f"gatekey rotate-secret: {error}", file=sys.stderr)
+        return 1
+    print(
+        json.dumps(
+            {
+                "client_id": done.client_id,
+                "client_secret": done.client_secret,
+                "previous_client_secret_expires_at": done.previous_expires_at,
+            }
+        )
+    )
     return 0

@@ -159,7 +159,10 @@ def _bind_error(options: ServeOptions, exc: OSError) -> str:
 
 async def _watch(rebuild: "_Rebuilder", stop: asyncio.Event) -> None:
     folder = rebuild.source.folder.root
-    async for _changes in awatch(folder, stop_event=stop, debounce=200, step=50):
+    # The state dir's secrets too: ``gatekey rotate-secret`` writes a rotated secret there.
+    secrets = rebuild.source.state.root / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+    async for _changes in awatch(folder, secrets, stop_event=stop, debounce=200, step=50):
         await rebuild()
 
 

@@ -45,6 +45,8 @@ class Client:
     held_scopes: frozenset[str]
     """Scopes held by the client itself (the proxy key's target, or the Credential)."""
     credential: CredentialView | None = None
+    secret: Literal["current", "previous"] | None = None
+    """Which secret generation authenticated (None: none was needed, the seed's ``-``)."""
 
     @property
     def audience(self) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
-from gatekey.issuer.clients import authenticate_caller
+from gatekey.issuer.clients import authenticated_caller
 from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest
 from gatekey.issuer.http.audited import admit, audited
@@ -33,7 +33,7 @@ def introspection_handler(runtime: Runtime, base: str, management: str) -> Handl
         entry.client_id = presented.client_id
         admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
-        caller = authenticate_caller(snapshot, management, presented, instant(now))
+        caller, entry.secret = authenticated_caller(snapshot, management, presented, instant(now))
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is required")

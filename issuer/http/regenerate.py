@@ -48,6 +48,7 @@ def regenerate_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
         snapshot, now = runtime.snapshots.current, runtime.clock()
         ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
         client = resolve_client(snapshot, endpoint, presented, ctx.instant)
+        entry.secret = client.secret
         try:
             old = await runtime.verifier.verify(token.strip(), snapshot, now)
         except InvalidToken as exc:

@@ -64,6 +64,7 @@ async def _issue(
     client = authenticate(
         snapshot, endpoint, presented, grant_type, ctx.instant, params.get("resource")
     )
+    entry.secret = client.secret
     ctx = replace(ctx, dpop_jkt=await _proven_key(runtime, request, client, now))
     grant = await decide(client, ctx)
     if grant.jkt is None and ctx.dpop_jkt and client.policy.token.binding != "None":

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 
 from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
+from gatekey.operator.model.durations import Duration
 from gatekey.operator.model.routes import Routes
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
@@ -151,6 +152,12 @@ class AuthPolicySpec(Spec):
     token: PolicyToken = PolicyToken()
     token_management: TokenManagementOverride | None = Field(
         default=None, description="Overrides of the issuer-wide Token Management Settings."
+    )
+    previous_secret_ttl: Duration = Field(
+        default="24h",
+        alias="previousSecretTTL",
+        description="After a rotation (annotation gatekey.io/rotate-secret), how long the "
+        "previous client secret still authenticates.",
     )
     routes: Routes | None = Field(
         default=None,
