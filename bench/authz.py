@@ -1,4 +1,5 @@
-"""``/authz`` throughput against an aiohttp ceiling, and nginx in front, in one run (DESIGN §7).
+"""``/authz`` throughput against an aiohttp ceiling, and nginx in front, in one run
+(docs/performance.md).
 
 Not part of ``make test``; run it by hand: ``.venv/bin/python bench/authz.py``. On a
 machine with two cores or more, every server runs pinned to one core and wrk, the load

@@ -18,12 +18,11 @@ from typing import Any
 import jwt
 
 from gatekey.issuer.errors import InvalidClient
+from gatekey.operator.model.authpolicy import ASYMMETRIC_ALGORITHMS
 from gatekey.operator.model.client_keys import Jwks
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-ALGORITHMS = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-)  # fmt: skip
+ALGORITHMS = ASYMMETRIC_ALGORITHMS
 MAX_LIFETIME = 300
 """Seconds an assertion may live: it is for one request, and its ``jti`` is kept that long."""
 MAX_BYTES = 8192

@@ -1,4 +1,4 @@
-"""Issuer-wide settings: flags and Helm values (DESIGN §2, §5)."""
+"""Issuer-wide settings: flags and Helm values (docs/reference.md, "The command")."""
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -6,6 +6,9 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 from gatekey.operator.model import TokenManagement
 
 MAX_BODY_BYTES = 64 * 1024
+HEADER_TIMEOUT = 15.0
+BODY_TIMEOUT = 15.0
+MAX_CONNECTIONS = 1024
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,18 @@ class IssuerSettings:
     """The Token Management Settings every policy starts from."""
     max_body_bytes: int = MAX_BODY_BYTES
     """Larger request bodies are refused with 413."""
+    header_timeout: float = HEADER_TIMEOUT
+    """Seconds a connection has to deliver a complete request head, counted from its
+    opening or its previous response; also how long an idle keep-alive connection
+    stays open. A slow-header (slowloris) connection is closed after it."""
+    body_timeout: float = BODY_TIMEOUT
+    """Seconds a request has to deliver its body once its head arrived; 408 after it."""
+    max_connections: int = MAX_CONNECTIONS
+    """Open connections beyond this get 503 and are closed at once (a connection flood
+    cannot starve the process of file descriptors)."""
+    omit_empty_scope: bool = False
+    """Leave ``scope`` out of a token response when nothing was granted. The seed returns
+    it empty ("If no role is defined, scope is returned empty"), hence the default."""
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     """Peers whose ``X-Forwarded-Proto``/``-Host`` are believed (metadata URLs)."""
     proxies: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from gatekey.issuer.client_ids import ClientIdClaim, Holder, award_client_ids
 from gatekey.issuer.routes import CompiledRoutes, compile_routes
@@ -25,24 +25,57 @@ from gatekey.operator.model.authpolicy import AuthPolicySpec, PolicyToken
 from gatekey.operator.model.credential import AclEntry, Claim, CredentialSpec, CredentialToken
 from gatekey.operator.model.role import RoleSpec
 from gatekey.operator.model.token_management import ResponseField
+from gatekey.operator.rotation import previous_expiry
 from gatekey.operator.signing_keys import SigningKey, active_key
+
+Generation = Literal["current", "previous"]
+"""Which secret of a client authenticated (the audit line's ``secret``)."""
+
+_NO_DIGEST = bytes(32)
 
 
 @dataclass(frozen=True, slots=True)
 class ClientSecret:
-    """A client secret kept as its SHA-256 digest, compared in constant time.
+    """A client secret kept as its SHA-256 digest, compared in constant time; and, for a
+    while after a rotation, the previous secret until ``previous_until``.
 
-    Client secrets are high-entropy, so a fast hash is enough (DESIGN §3).
+    Client secrets are high-entropy, so a fast hash is enough (docs/contract.md). Both
+    digests are always compared, so the timing does not tell which generation matched.
     """
 
     digest: bytes
+    previous: bytes | None = None
+    previous_until: datetime | None = None
 
     @classmethod
-    def of(cls, secret: str) -> "ClientSecret":
-        return cls(hashlib.sha256(secret.encode()).digest())
+    def of(
+        cls, secret: str, previous: str | None = None, until: datetime | None = None
+    ) -> "ClientSecret":
+        if not previous or until is None:
+            return cls(hashlib.sha256(secret.encode()).digest())
+        return cls(
+            hashlib.sha256(secret.encode()).digest(),
+            hashlib.sha256(previous.encode()).digest(),
+            until,
+        )
 
-    def matches(self, presented: str) -> bool:
-        return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self.digest)
+    def matches(self, presented: str, now: datetime | None = None) -> Generation | None:
+        """The generation ``presented`` is, or None. Without ``now`` only the current one
+        counts; the previous one only before ``previous_until``."""
+        digest = hashlib.sha256(presented.encode()).digest()
+        current = hmac.compare_digest(digest, self.digest)
+        previous = hmac.compare_digest(digest, self.previous or _NO_DIGEST)
+        if current:
+            return "current"
+        if (
+            previous
+            and self.previous is not None
+            and now is not None
+            and self.previous_until is not None
+            and now < self.previous_until
+        ):
+            return "previous"
+        return None
 
 
 @dataclass(frozen=True)
@@ -410,7 +443,7 @@ class _Builder:
                 continue
             clients[(ns, secret_name)] = ProxyKeyClient(
                 client_id=client_id,
-                secret=ClientSecret.of(secret),
+                secret=self._client_secret(f"Secret {ns}/{secret_name}", values),
                 target=views[0].target,
                 policies={v.type: v for v in views},
             )
@@ -441,7 +474,7 @@ class _Builder:
                 namespace=ns,
                 name=loaded["metadata"]["name"],
                 client_id=client_id,
-                secret=ClientSecret.of(values[contract.CLIENT_SECRET_KEY]),
+                secret=self._client_secret(f"Secret {ns}/{loaded['secretName']}", values),
                 spec=spec,
                 secret_name=loaded["secretName"],
                 claims=claims,
@@ -449,6 +482,17 @@ class _Builder:
         except (ValueError, KeyError, TypeError) as exc:
             self._skip(obj, exc)
             return None
+
+    def _client_secret(self, where: str, values: Mapping[str, str]) -> ClientSecret:
+        """The current secret, and the previous one with its expiry if both are valid: a
+        previous secret without a valid expiry is not honoured (fail closed) and reported."""
+        current = values[contract.CLIENT_SECRET_KEY]
+        try:
+            until = previous_expiry(values)
+        except ValueError as exc:
+            self.errors.append(f"{where}: previous client secret ignored ({exc})")
+            return ClientSecret.of(current)
+        return ClientSecret.of(current, values.get(contract.PREVIOUS_CLIENT_SECRET_KEY), until)
 
     def _keys(
         self,
@@ -490,7 +534,7 @@ def _response_name_clash(
     defaults: TokenManagement,
 ) -> str | None:
     """A metadata key equal to a response field name that applies to this Credential
-    (issuer-wide, or renamed by a policy its ACL reaches): DESIGN §2 rejects it."""
+    (issuer-wide, or renamed by a policy its ACL reaches): docs/contract.md rejects it."""
     settings = [defaults.response] + [
         policy.settings.response
         for entry in view.spec.acl

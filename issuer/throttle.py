@@ -1,4 +1,5 @@
-"""Brute-force protection: failed authentications slow, then refuse, an attempt.
+"""Brute-force protection: failed authentications slow, then refuse, an attempt
+(docs/security.md).
 
 Keyed so that no one can lock an owner out: a correct secret from an address that has
 not itself failed is never refused because of failures elsewhere.

@@ -48,6 +48,8 @@ class Verified:
     """Where the token was minted: the namespace of the key that signed it (JWT) or of the
     client it was stored for (opaque)."""
     jti: str | None = None
+    jkt: str | None = None
+    """RFC 9449: the thumbprint of the key the token is bound to (``cnf.jkt``), if any."""
 
 
 class Verifier:
@@ -167,8 +169,11 @@ class Verifier:
         iat, exp, nbf = claims.get("iat"), claims.get("exp"), claims.get("nbf", claims.get("iat"))
         aud, scope, jti = claims.get("aud", []), claims.get("scope", ""), claims.get("jti")
         audience = [aud] if isinstance(aud, str) else aud
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         if not (
-            _text(subject)
+            (cnf is None or _text(jkt))
+            and _text(subject)
             and _text(client_id)
             and _number(iat)
             and _number(nbf)
@@ -196,6 +201,7 @@ class Verifier:
             issuer=issuer,
             namespace=namespace,
             jti=jti,
+            jkt=jkt if isinstance(jkt, str) else None,
         )
 
     def _from_record(self, record: TokenRecord | None, snapshot: Snapshot, now: float) -> Verified:
@@ -223,6 +229,7 @@ def verified_record(record: TokenRecord, issuer_url: str, snapshot: Snapshot) ->
         expires_at=None if record.expires_at is None else int(record.expires_at),
         issuer=issuer_url + base,
         namespace=record.namespace or snapshot.client_namespace(record.client_id) or "",
+        jkt=record.jkt or None,
     )
 
 

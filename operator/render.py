@@ -2,7 +2,7 @@
 
 One function serves both the operator (which applies the result to the API
 server) and the embedded mode (which keeps it in memory). The clock and the
-randomness are inputs, so the same inputs give the same objects. DESIGN §3.
+randomness are inputs, so the same inputs give the same objects (docs/contract.md).
 
 Secrets the user made (a proxy key, a Credential's secret) are adopted: copied
 with their values untouched, labelled, and given no ownerReference, so that
@@ -23,7 +23,16 @@ from gatekey.operator.entropy import Entropy
 from gatekey.operator.model import AuthPolicy, Credential, Role, Target
 from gatekey.operator.model.authpolicy import audience_target
 from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
+from gatekey.operator.model.durations import duration_seconds
 from gatekey.operator.model.token_settings import TokenSettings
+from gatekey.operator.rotation import (
+    generations,
+    handled_requests,
+    pruned,
+    rfc3339,
+    rotated,
+    without_previous,
+)
 from gatekey.operator.signing_keys import SigningKey, plan_keys, public_jwks
 
 SecretValues = Mapping[str, str]
@@ -41,6 +50,9 @@ CLIENT_ID_CONFLICT = "ClientIdConflict"
 """Another CR (in any namespace) holds the client id this one would use."""
 UNKNOWN_SCOPE = "UnknownScope"
 """``routes`` require a scope that no Role of the namespace defines."""
+ROTATION_REFUSED = "RotationRefused"
+"""``gatekey.io/rotate-secret`` on a CR whose client Secret the user owns (adopted):
+Gatekey never writes that Secret; the user rotates it (docs/reference.md)."""
 AUDIENCE_NOT_OWNED = "AudienceNotOwned"
 """``token.audience`` names a target its own namespace does not own (tenancy)."""
 
@@ -102,6 +114,9 @@ class Rendered:
 
     objects: tuple[Manifest, ...]
     statuses: Mapping[tuple[str, str], Status]
+    rotations: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """CRs whose client secret this render rotated (or whose previous secret it dropped
+    on request), with what happened in words: the operator posts them as Events."""
 
     def by_name(self, kind: str, name: str) -> Manifest | None:
         """The object of ``kind`` (Secret, ConfigMap) named ``name``, if rendered."""
@@ -121,6 +136,9 @@ class _Renderer:
         self.ns = inputs.namespace
         self.objects: dict[tuple[str, str], Manifest] = {}
         self.statuses: dict[tuple[str, str], Status] = {}
+        self.rotations: dict[tuple[str, str], str] = {}
+        self.refused_rotation: set[str] = set()
+        """Adopted client Secrets whose CRs ask for a rotation."""
 
     def run(self) -> Rendered:
         policies = self._policies()
@@ -132,7 +150,9 @@ class _Renderer:
             self._credential(credential, acl_targets)
         self._signing_keys(policies)
         objects = tuple(self.objects[k] for k in sorted(self.objects))
-        return Rendered(objects=objects, statuses=dict(self.statuses))
+        return Rendered(
+            objects=objects, statuses=dict(self.statuses), rotations=dict(self.rotations)
+        )
 
     # AuthPolicy ---------------------------------------------------------------
 
@@ -218,7 +238,11 @@ class _Renderer:
                 )
                 return
             client_id = client
-            fields |= {"clientId": client_id, "proxyKeySecretName": name}
+            fields |= {
+                "clientId": client_id,
+                "proxyKeySecretName": name,
+                "secretGenerations": self._generations(name),
+            }
         pool_copy = None
         ready, reason, message = True, READY, "serving " + ", ".join(policy.endpoints)
         if policy.spec.user_pool is not None:
@@ -244,6 +268,9 @@ class _Renderer:
             {contract.AUTHPOLICY_KEY: contract.dump_json(payload)},
             policy,
         )
+        if ready and client_id and policy.proxy_key_secret_name in self.refused_rotation:
+            ready, reason = False, ROTATION_REFUSED
+            message = _refusal_message(policy.proxy_key_secret_name)
         self._status(policy, ready, reason, message, fields)
 
     # Credential ---------------------------------------------------------------
@@ -296,10 +323,19 @@ class _Renderer:
         roles = sorted(
             {r.scope for r in self.inputs.roles if _holds(r, "Credential", cred.metadata.name)}
         )
-        fields = {"clientId": client_id, "secretName": name, "roles": roles, "acl": acl}
+        fields = {
+            "clientId": client_id,
+            "secretName": name,
+            "roles": roles,
+            "acl": acl,
+            "secretGenerations": self._generations(name),
+        }
         message = (
             f"{len(acl)} ACL target(s) served" if acl else "no ACL target has an ACL-mode policy"
         )
+        if name in self.refused_rotation:
+            self._status(cred, False, ROTATION_REFUSED, _refusal_message(name), fields)
+            return
         self._status(cred, True, READY, message, fields)
 
     def _claims(self, cred: Credential) -> tuple[tuple[Claim, ...], dict[str, str], str]:
@@ -412,24 +448,76 @@ class _Renderer:
                 return None
             values = dict(existing) | {contract.CLIENT_ID_KEY: found}
             if name in self.inputs.generated:
-                self._secret(name, kind, values, owner)
+                self._secret(name, kind, self._rotation(name, values, owner), owner)
                 return found
+            if self._requests(name, owner, contract.ROTATE_SECRET_ANNOTATION):
+                self.refused_rotation.add(name)
             obj = self._secret(name, kind, values, None)
             obj["metadata"]["annotations"][contract.ADOPTED_ANNOTATION] = "true"
             _annotate_source(obj, owner)
             return found
         entropy = self.inputs.entropy
         found = client_id or entropy.token(CLIENT_ID_BYTES)
-        self._secret(
-            name,
-            kind,
-            {
-                contract.CLIENT_ID_KEY: found,
-                contract.CLIENT_SECRET_KEY: entropy.token(CLIENT_SECRET_BYTES),
-            },
-            owner,
-        )
+        values = {
+            contract.CLIENT_ID_KEY: found,
+            contract.CLIENT_SECRET_KEY: entropy.token(CLIENT_SECRET_BYTES),
+            contract.CLIENT_SECRET_CREATED_AT_KEY: rfc3339(self.inputs.now),
+        }
+        requested = self._requests(name, owner, contract.ROTATE_SECRET_ANNOTATION)
+        if requested:  # a request made before the Secret existed is already met
+            values[contract.ROTATION_HANDLED_KEY] = _marks(requested)
+        self._secret(name, kind, values, owner)
         return found
+
+    # Secret rotation ----------------------------------------------------------
+
+    def _requests(self, name: str, owner: CR, annotation: str) -> frozenset[str]:
+        """The values of ``annotation`` on every CR whose client Secret is ``name``: two
+        Policy-mode AuthPolicies of one target share their proxy key."""
+        sharing: list[CR] = [owner]
+        if isinstance(owner, AuthPolicy):
+            sharing += [
+                p
+                for p in self.inputs.policies
+                if p.spec.management == "Policy" and p.proxy_key_secret_name == name
+            ]
+        return frozenset(
+            v for cr in sharing if (v := cr.metadata.annotations.get(annotation, "").strip())
+        )
+
+    def _rotation(self, name: str, values: dict[str, str], owner: CR) -> dict[str, str]:
+        """A generated client Secret's values after the rotation requests on its CRs.
+
+        A ``gatekey.io/rotate-secret`` value not handled yet rotates once (the values
+        handled are kept in the Secret, so a restarted operator does not rotate again);
+        ``gatekey.io/rotation-complete`` equal to a handled value drops the previous
+        secret; an expired previous secret is dropped.
+        """
+        now = self.inputs.now
+        out = pruned(values, now)
+        handled = handled_requests(values)
+        requested = self._requests(name, owner, contract.ROTATE_SECRET_ANNOTATION)
+        key = (owner.kind, owner.metadata.name)
+        if requested - handled:
+            assert isinstance(owner, AuthPolicy | Credential)  # the owners of client Secrets
+            keep = timedelta(seconds=duration_seconds(owner.spec.previous_secret_ttl))
+            new_secret = self.inputs.entropy.token(CLIENT_SECRET_BYTES)
+            out = rotated(out, new_secret, now, keep, requested)
+            self.rotations[key] = (
+                f"rotated the client secret in Secret {name}; the previous one "
+                f"authenticates until {out[contract.PREVIOUS_CLIENT_SECRET_EXPIRES_AT_KEY]}"
+            )
+            return out
+        complete = self._requests(name, owner, contract.ROTATION_COMPLETE_ANNOTATION)
+        if complete & handled and contract.PREVIOUS_CLIENT_SECRET_KEY in out:
+            self.rotations[key] = f"rotation complete: dropped the previous secret of {name}"
+            out = without_previous(out)
+        return out
+
+    def _generations(self, name: str) -> dict[str, Any]:
+        """The status view of the rendered client Secret ``name`` (no values)."""
+        obj = self.objects.get(("Secret", name))
+        return generations(contract.secret_values(obj)) if obj is not None else {}
 
     def _secret(
         self, name: str, kind: ConfigKind, values: Mapping[str, str], owner: CR | None
@@ -505,6 +593,19 @@ def _annotate_source(obj: Manifest, owner: CR) -> None:
     )
     notes[contract.SOURCE_NAME_ANNOTATION] = _csv_add(
         notes.get(contract.SOURCE_NAME_ANNOTATION), owner.metadata.name
+    )
+
+
+def _marks(values: Iterable[str]) -> str:
+    return json.dumps(sorted(values), separators=(",", ":"))
+
+
+def _refusal_message(secret_name: str) -> str:
+    return (
+        f"{contract.ROTATE_SECRET_ANNOTATION} is set but Secret {secret_name} is user-owned "
+        f"(adopted): Gatekey never writes it. Write the new secret into client_secret and the "
+        f"old one into {contract.PREVIOUS_CLIENT_SECRET_KEY} with "
+        f"{contract.PREVIOUS_CLIENT_SECRET_EXPIRES_AT_KEY}, or remove the annotation"
     )
 
 

@@ -45,6 +45,8 @@ class Client:
     held_scopes: frozenset[str]
     """Scopes held by the client itself (the proxy key's target, or the Credential)."""
     credential: CredentialView | None = None
+    secret: Literal["current", "previous"] | None = None
+    """Which secret generation authenticated (None: none was needed, the seed's ``-``)."""
 
     @property
     def audience(self) -> tuple[str, ...]:
@@ -74,6 +76,8 @@ class Grant:
     scope: tuple[str, ...]
     audience: tuple[str, ...]
     chain: Chain | None = None
+    jkt: str | None = None
+    """RFC 9449: the key thumbprint the tokens are bound to (DPoP), None for Bearer."""
 
 
 class PasswordCheck(Protocol):
@@ -97,6 +101,8 @@ class GrantContext:
     params: Mapping[str, str]
     now: float
     verify_password: PasswordCheck
+    dpop_jkt: str | None = None
+    """The key of the request's checked DPoP proof (RFC 9449 §5), if it carried one."""
 
     @property
     def instant(self) -> datetime:

@@ -7,7 +7,7 @@ pool, an ACL entry expired. Both use these two rules.
 
 from dataclasses import replace
 
-from gatekey.issuer.errors import InvalidGrant
+from gatekey.issuer.errors import InvalidGrant, TargetsUnreached
 from gatekey.issuer.grants.context import Client
 from gatekey.issuer.snapshot import Snapshot
 
@@ -38,5 +38,5 @@ def still_reached(client: Client, audience: tuple[str, ...]) -> tuple[Client, tu
     kept = tuple(a for a in audience if a in reach)
     targets = tuple(p for p in client.targets if p.target.audience in kept)
     if not kept or not targets:
-        raise InvalidGrant("the client no longer reaches any target of this token")
+        raise TargetsUnreached("the client no longer reaches any target of this token")
     return replace(client, targets=targets, policy=targets[0]), kept

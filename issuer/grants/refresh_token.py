@@ -38,6 +38,9 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     if record.used and not _within_grace(record, client, ctx.now):
         await revoke_chain(ctx.store, record.chain_id)
         raise reused()
+    if record.jkt and record.jkt != ctx.dpop_jkt:
+        # RFC 9449 §5: a refresh token bound to a key needs a proof of that key.
+        raise InvalidGrant("the refresh token is bound to a DPoP key this request did not prove")
     narrowed, audience = still_reached(client, record.audience)
     held = held_scopes(narrowed, record.username, ctx.snapshot)
     scope = narrow_scope(parse_scope(ctx.params.get("scope")), record.scope, held)
@@ -51,6 +54,7 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
         chain=Chain(
             record.chain_id, record.chain_started_at, record.refresh_count + 1, rotates=digest
         ),
+        jkt=record.jkt or None,
     )
 
 

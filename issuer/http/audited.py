@@ -1,5 +1,5 @@
 """The frame every OAuth endpoint runs in: errors become RFC 6749 §5.2 bodies, and each
-request writes one audit line (docs/reference.md)."""
+request writes one audit line (docs/contract.md)."""
 
 import time
 from collections.abc import Awaitable, Callable

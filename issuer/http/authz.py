@@ -5,7 +5,8 @@ sub-path, since Envoy appends the original path) and Traefik ``ForwardAuth``
 call it with the client's ``Authorization`` header. 200 carries the identity
 headers; 401 follows RFC 6750 §3 (a bare ``Bearer`` challenge when no token
 came, ``error="invalid_token"`` for a bad one); 403 is a valid token that is not
-meant for this proxy, or an unknown proxy.
+meant for this proxy (with ``error="insufficient_scope"``, RFC 6750 §3.1), or an
+unknown proxy (no challenge: no token could help).
 
 The proxy is named as :mod:`gatekey.issuer.proxies` says. A token passes only for a
 proxy of the namespace it was minted in: ``aud`` values (``ApiProxy/orders``) carry
@@ -17,6 +18,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer.clock import instant
+from gatekey.issuer.dpop import InvalidProof
+from gatekey.issuer.http.dpop import checked, dpop_challenge, proof_of
+from gatekey.issuer.http.responses import bearer_challenge
 from gatekey.issuer.proxies import ProxyName, home_namespace, parse_proxy
 from gatekey.issuer.routes import CompiledRoutes, normalise_path
 from gatekey.issuer.runtime import Runtime
@@ -29,7 +33,7 @@ PROXY_HEADER = "X-Gatekey-Proxy"
 USER_HEADER = "X-Authenticated-UserId"
 ROLES_HEADER = "X-Authenticated-UserRoles"
 CLIENT_HEADER = "X-Authenticated-ClientId"
-REALM = 'Bearer realm="gatekey"'
+REALM = bearer_challenge()
 AUTHZ_PREFIX = "/authz/"
 
 
@@ -54,7 +58,8 @@ def authz_handler(runtime: Runtime) -> Handler:
         if not header:
             return web.Response(status=401, headers={"WWW-Authenticate": REALM})
         scheme, _, rest = header.partition(" ")
-        token = rest.strip() if scheme.lower() == "bearer" else header
+        scheme = scheme.lower()
+        token = rest.strip() if scheme in ("bearer", "dpop") else header
         snapshot, now = runtime.snapshots.current, runtime.clock()
         raw = request.headers.get(PROXY_HEADER)
         named = sidecar if raw is None else parse_proxy(raw)
@@ -65,20 +70,27 @@ def authz_handler(runtime: Runtime) -> Handler:
         try:
             verified = await runtime.verifier.verify(token, snapshot, now)
         except InvalidToken as exc:
-            challenge = f'{REALM}, error="invalid_token", error_description="{exc}"'
+            challenge = bearer_challenge("invalid_token", str(exc))
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         if not _covers(verified, proxy, snapshot, now):
-            return web.Response(status=403)
+            challenge = bearer_challenge("insufficient_scope", f"the token is not for {proxy[1]}")
+            return web.Response(status=403, headers={"WWW-Authenticate": challenge})
+        if verified.jkt or scheme == "dpop":
+            trusted = sidecar is not None or settings.trusts(request.remote)
+            refused = await _dpop_refusal(request, verified, token, scheme, trusted, runtime, now)
+            if refused is not None:
+                return refused
         routes = _routes_for(verified, proxy, snapshot)
         if routes is not None:
-            method, path = _original_request(request, settings, trusted=sidecar is not None)
+            trusted = sidecar is not None or settings.trusts(request.remote)
+            method, raw_path = _original_request(request, settings, trusted=trusted)
+            path = None if raw_path is None else normalise_path(raw_path)
             decision = routes.decide(
                 method, path, frozenset(verified.scope), lambda: _claims(verified, snapshot)
             )
             if not decision.allowed:
-                challenge = f'{REALM}, error="insufficient_scope"'
-                if decision.required:
-                    challenge += f', scope="{" ".join(decision.required)}"'
+                scope = " ".join(decision.required) or None
+                challenge = bearer_challenge("insufficient_scope", scope=scope)
                 return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         return web.Response(
             status=200,
@@ -127,21 +139,65 @@ def _routes_for(
 def _original_request(
     request: web.Request, settings: IssuerSettings, *, trusted: bool
 ) -> tuple[str, str | None]:
-    """The method and normalised path of the request the gateway checks.
+    """The method and the target (path and query, as sent) of the request the gateway
+    checks; None when no believable one came.
 
     nginx and Traefik send them in headers, believed only from a trusted proxy or a
     sidecar's own gateway; Envoy's ext_authz appends the path to ``/authz`` and keeps
     the method, which no header can change."""
     headers = request.headers
-    for uri_header, method_header in settings.original_request_headers:
-        uri = headers.get(uri_header)
-        if uri is not None and (trusted or settings.trusts(request.remote)):
-            method = headers.get(method_header, request.method)
-            return method.strip().upper(), normalise_path(uri.strip())
+    if trusted:
+        for uri_header, method_header in settings.original_request_headers:
+            uri = headers.get(uri_header)
+            if uri is not None:
+                return headers.get(method_header, request.method).strip().upper(), uri.strip()
     raw = request.raw_path
     if raw.startswith(AUTHZ_PREFIX):
-        return request.method, normalise_path(raw[len(AUTHZ_PREFIX) - 1 :])
+        return request.method, raw[len(AUTHZ_PREFIX) - 1 :]
     return request.method, None
+
+
+async def _dpop_refusal(
+    request: web.Request,
+    token: Verified,
+    access_token: str,
+    scheme: str,
+    trusted: bool,
+    runtime: Runtime,
+    now: float,
+) -> web.Response | None:
+    """RFC 9449 §7: a bound token comes as ``Authorization: DPoP`` with a fresh proof of
+    its key, made for the method and URL the gateway reports and hashing this token."""
+    if token.jkt is None:
+        return _dpop_401("invalid_token", "the token is not bound to a DPoP key")
+    if scheme != "dpop":
+        return _dpop_401("invalid_token", "a DPoP-bound token goes in Authorization: DPoP")
+    method, target = _original_request(request, runtime.settings, trusted=trusted)
+    if target is None:
+        return _dpop_401("invalid_dpop_proof", "the request checked is unknown")
+    headers = request.headers
+    forwarded = trusted and "X-Forwarded-Host" in headers
+    host = headers["X-Forwarded-Host"] if forwarded else request.host
+    proto = headers.get("X-Forwarded-Proto", "http") if forwarded else request.scheme
+    url = f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}{target}"
+    try:
+        proof = proof_of(request)
+        if proof is None:
+            return _dpop_401("invalid_dpop_proof", "a DPoP proof is required")
+        checked_proof = await checked(
+            runtime.store, proof, method=method, urls=(url,), now=now, access_token=access_token
+        )
+    except InvalidProof as exc:
+        return _dpop_401("invalid_dpop_proof", str(exc))
+    if checked_proof.jkt != token.jkt:
+        return _dpop_401("invalid_dpop_proof", "the proof's key is not the token's")
+    return None
+
+
+def _dpop_401(error: str, description: str) -> web.Response:
+    return web.Response(
+        status=401, headers={"WWW-Authenticate": dpop_challenge(error, description)}
+    )
 
 
 def _claims(token: Verified, snapshot: Snapshot) -> dict[str, str]:

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
-from gatekey.issuer.clients import authenticate_caller
+from gatekey.issuer.clients import authenticated_caller
 from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest
 from gatekey.issuer.http.audited import admit, audited
@@ -29,11 +29,11 @@ def introspection_handler(runtime: Runtime, base: str, management: str) -> Handl
     """The RFC 7662 endpoint under ``base``."""
 
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
-        params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
+        params, presented = await read_client_form(request, runtime.settings)
         entry.client_id = presented.client_id
         admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
-        caller = authenticate_caller(snapshot, management, presented, instant(now))
+        caller, entry.secret = authenticated_caller(snapshot, management, presented, instant(now))
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is required")
@@ -69,10 +69,10 @@ def _refresh(
 
 
 def _active(token: Verified) -> dict[str, Any]:
-    """RFC 7662 §2.2 members."""
+    """RFC 7662 §2.2 members; ``scope`` only when something was granted (an empty
+    string would read as a scope list with one empty value)."""
     body: dict[str, Any] = {
         "active": True,
-        "scope": " ".join(token.scope),
         "client_id": token.client_id,
         "token_type": "Bearer",
         "iat": token.issued_at,
@@ -80,6 +80,8 @@ def _active(token: Verified) -> dict[str, Any]:
         "aud": list(token.audience),
         "iss": token.issuer,
     }
+    if token.scope:
+        body["scope"] = " ".join(token.scope)
     if token.username is not None:
         body["username"] = token.username
     if token.expires_at is not None:

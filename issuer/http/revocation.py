@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
-from gatekey.issuer.clients import authenticate_caller
+from gatekey.issuer.clients import authenticated_caller
 from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest, UnauthorizedClient
 from gatekey.issuer.grants.refresh_token import revoke_chain
@@ -27,11 +27,11 @@ def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
     """The RFC 7009 endpoint under ``base``."""
 
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
-        params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
+        params, presented = await read_client_form(request, runtime.settings)
         entry.client_id = presented.client_id
         admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
-        caller = authenticate_caller(snapshot, management, presented, instant(now))
+        caller, entry.secret = authenticated_caller(snapshot, management, presented, instant(now))
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is required")

@@ -52,6 +52,8 @@ class TokenRecord:
     used_at: float | None = None
     """When this refresh token was rotated; None while unused, and for a successor that a
     retry replaced (see :meth:`TokenStore.replace_rotation`): no grace period applies to it."""
+    jkt: str = ""
+    """RFC 9449: the thumbprint of the key the token is bound to (DPoP); "" unbound."""
 
     def live(self, now: float) -> bool:
         """Neither revoked nor expired."""

@@ -415,6 +415,7 @@ def _fields(r: TokenRecord) -> dict[str, str]:
         "revoked": "1" if r.revoked else "0",
         "namespace": r.namespace,
         "used_at": "" if r.used_at is None else repr(r.used_at),
+        "jkt": r.jkt,
     }
 
 
@@ -439,4 +440,5 @@ def _record(digest: str, f: dict[str, str]) -> TokenRecord:
         revoked=f["revoked"] == "1",
         namespace=f.get("namespace", ""),
         used_at=float(f["used_at"]) if f.get("used_at") else None,
+        jkt=f.get("jkt", ""),
     )

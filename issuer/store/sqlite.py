@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS tokens (
     namespace TEXT NOT NULL DEFAULT '',
     used_at REAL,
     successors TEXT NOT NULL DEFAULT '',
-    successor_jwts TEXT NOT NULL DEFAULT ''
+    successor_jwts TEXT NOT NULL DEFAULT '',
+    jkt TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS failures (
     key TEXT PRIMARY KEY,
@@ -88,10 +89,10 @@ CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 _COLUMNS = (
     "digest, kind, chain_id, grant_key, client_id, subject, username, scope, audience,"
     " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used,"
-    " revoked, namespace, used_at"
+    " revoked, namespace, used_at, jkt"
 )
 # Built from constants only; every value is a bound parameter.
-_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 19)})"  # noqa: S608
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 20)})"  # noqa: S608
 _SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
 _SEP = "\x1f"
 # Columns added after the first release, added to an older state dir when opened.
@@ -100,6 +101,7 @@ _ADDED_COLUMNS = {
     "used_at": "REAL",
     "successors": "TEXT NOT NULL DEFAULT ''",
     "successor_jwts": "TEXT NOT NULL DEFAULT ''",
+    "jkt": "TEXT NOT NULL DEFAULT ''",
 }  # unit separator: never part of a scope token or an audience value
 # One B-tree keyed by chain: written with every JWT of a refresh chain, read only to
 # revoke the chain.
@@ -461,6 +463,7 @@ def _row(r: TokenRecord) -> tuple[object, ...]:
         int(r.revoked),
         r.namespace,
         r.used_at,
+        r.jkt,
     )
 
 
@@ -485,6 +488,7 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         revoked,
         namespace,
         used_at,
+        jkt,
     ) = row
     return TokenRecord(
         digest=str(digest),
@@ -506,4 +510,5 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         revoked=bool(revoked),
         namespace=str(namespace),
         used_at=None if used_at is None else float(used_at),  # type: ignore[arg-type]
+        jkt=str(jkt),
     )

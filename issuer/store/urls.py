@@ -1,4 +1,4 @@
-"""Store URLs: ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
+"""Store URLs (docs/operations.md): ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
 ``redis://host:port/db``."""
 
 from urllib.parse import urlsplit

@@ -25,9 +25,12 @@ class Minted:
 class Minter:
     """Issues the tokens of a grant."""
 
-    def __init__(self, issuer_url: str, signer: JwtSigner | None = None) -> None:
+    def __init__(
+        self, issuer_url: str, signer: JwtSigner | None = None, *, omit_empty_scope: bool = False
+    ) -> None:
         self.issuer_url = issuer_url.rstrip("/")
         self.signer = signer or JwtSigner()
+        self.omit_empty_scope = omit_empty_scope
 
     async def mint(self, grant: Grant, ctx: GrantContext, *, refresh: bool = True) -> Minted:
         """Sign or store the access token (and a refresh token when the settings and
@@ -58,6 +61,7 @@ class Minter:
                 chain_started_at=chain.started_at,
                 refresh_count=chain.refresh_count,
                 namespace=client.policy.namespace,
+                jkt=grant.jkt or "",
             )
 
         jti = None
@@ -92,6 +96,8 @@ class Minter:
             scope=grant.scope,
             settings=client.policy.settings.response,
             metadata=client.credential.claims if client.credential else (),
+            omit_empty_scope=self.omit_empty_scope,
+            token_type="DPoP" if grant.jkt else "Bearer",
         )
         return Minted(body, jti)
 
@@ -115,8 +121,10 @@ class Minter:
         }
         if ttl is not None:
             claims["exp"] = iat + ttl
-        if grant.scope:
+        if grant.scope:  # RFC 9068 §2.2.3: no empty scope claim
             claims["scope"] = " ".join(grant.scope)
+        if grant.jkt:
+            claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
         return self.signer.sign(claims, key, policy.namespace)
 
 

@@ -1,6 +1,6 @@
 """From rendered objects and what exists, the writes that make the namespace match (pure).
 
-The rules (DESIGN §3, and hydra-maester's for Secrets the user made):
+The rules (docs/contract.md, and hydra-maester's for Secrets the user made):
 
 - a rendered object that does not exist is created;
 - an object Gatekey owns is patched (labels, annotations, ownerReferences, data)

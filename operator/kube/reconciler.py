@@ -182,6 +182,10 @@ class Reconciler:
                     posts.append(
                         events.event(cr, "Normal", "Applied", events.summary(notes[key]), now)
                     )
+                if key in rendered.rotations:
+                    posts.append(
+                        events.event(cr, "Normal", "SecretRotated", rendered.rotations[key], now)
+                    )
                 flipped = became_ready(cr.status, desired)
                 if flipped is not None:
                     posts.append(

@@ -5,7 +5,7 @@ Kubernetes API conventions for conditions
 one ``Ready`` condition with a CamelCase ``reason`` and a human ``message``;
 ``lastTransitionTime`` moves only when ``status`` flips, not when the message
 changes; ``observedGeneration`` says which spec the status describes. The fields
-each kind reports come from ``render`` (DESIGN §2) and are shaped by the status
+each kind reports come from ``render`` (docs/contract.md) and are shaped by the status
 models that also generate the CRD schema.
 """
 
@@ -102,9 +102,21 @@ def status_patch(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dic
     """A merge patch from ``previous`` to ``desired`` (None when nothing changes)."""
     if dict(previous) == dict(desired):
         return None
-    patch: dict[str, Any] = dict(desired)
+    return {"status": _merge_diff(previous, desired)}
+
+
+def _merge_diff(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386: nested objects are merged, so a key gone from a nested object (such as
+    ``secretGenerations.previous``) must be sent as null; lists are replaced whole."""
+    patch: dict[str, Any] = {}
+    for key, value in desired.items():
+        before = previous.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = _merge_diff(before, value)
+        else:
+            patch[key] = value
     patch |= {k: None for k in previous if k not in desired}
-    return {"status": patch}
+    return patch
 
 
 def became_ready(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> bool | None:

@@ -1,13 +1,16 @@
-"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target (DESIGN §2)."""
+"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target.
+
+Fields and defaults: docs/contract.md."""
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.client_keys import Jwks
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
+from gatekey.operator.model.durations import Duration
 from gatekey.operator.model.routes import Routes
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
@@ -87,14 +90,28 @@ def audience_target(value: str) -> tuple[str | None, str, str] | None:
     return parts[0], parts[1], parts[2]
 
 
+ASYMMETRIC_ALGORITHMS: tuple[str, ...] = tuple(a for a in get_args(Algorithm) if a[:2] != "HS")
+"""The signing algorithms a client may prove a key with (DPoP proofs, client assertions):
+never ``none``, never an HMAC that a public key could be made to key."""
+
+
 class UserPool(Spec):
     """The authentication pool: a Secret whose key ``htpasswd`` holds ``user:hash`` lines."""
 
     secret_name: Name = Field(description="A Secret whose key htpasswd holds user:hash lines.")
 
 
+Binding = Literal["None", "DPoP", "DPoPRequired"]
+
+
 class PolicyToken(TokenSettings):
     """Token settings of a policy, plus what only a policy decides."""
+
+    binding: Binding = Field(
+        default="None",
+        description="Sender-constrained tokens (RFC 9449): None ignores DPoP proofs; DPoP binds "
+        "the tokens of a request that carries a proof; DPoPRequired refuses requests without one.",
+    )
 
     algorithm: Algorithm = Field(default="ES256", description="JWT signing algorithm.")
     audience: tuple[AudienceValue, ...] = Field(
@@ -146,6 +163,12 @@ class AuthPolicySpec(Spec):
     token: PolicyToken = PolicyToken()
     token_management: TokenManagementOverride | None = Field(
         default=None, description="Overrides of the issuer-wide Token Management Settings."
+    )
+    previous_secret_ttl: Duration = Field(
+        default="24h",
+        alias="previousSecretTTL",
+        description="After a rotation (annotation gatekey.io/rotate-secret), how long the "
+        "previous client secret still authenticates.",
     )
     routes: Routes | None = Field(
         default=None,

@@ -1,4 +1,4 @@
-"""Credential: a client of "Manage From ACL" policies (DESIGN §2)."""
+"""Credential: a client of "Manage From ACL" policies (docs/contract.md)."""
 
 from typing import Literal
 
@@ -7,6 +7,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.client_keys import Jwks
 from gatekey.operator.model.common import CustomResource, Instant, Name, TargetKind
+from gatekey.operator.model.durations import Duration
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 
 RESERVED_CLAIM_NAMES = frozenset(
@@ -228,6 +229,12 @@ class CredentialSpec(Spec):
     disabled: bool = Field(default=False, description="invalid_client; its tokens stop verifying.")
     expires_at: Instant | None = Field(
         default=None, description="After this instant the Credential is treated as disabled."
+    )
+    previous_secret_ttl: Duration = Field(
+        default="24h",
+        alias="previousSecretTTL",
+        description="After a rotation (annotation gatekey.io/rotate-secret), how long the "
+        "previous client secret still authenticates.",
     )
 
     @model_validator(mode="after")

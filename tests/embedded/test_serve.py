@@ -114,7 +114,7 @@ def test_sigterm_stops_cleanly(tmp_path):
     write_manifests(manifests, policy("p", "JWT"))
     with serving(manifests, state) as (_, process):
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0  # DESIGN §8: within 10 s of SIGTERM
+        assert process.wait(timeout=10) == 0  # docs/operations.md: within 10 s of SIGTERM
 
 
 def test_environment_variables_stand_for_flags(tmp_path):

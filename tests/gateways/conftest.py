@@ -108,7 +108,7 @@ ROUTES = {
 """Per-route rules on the JWT policy of ``orders`` (default Allow: other paths pass)."""
 
 MANIFESTS = (
-    policy("orders-jwt", "JWT", routes=ROUTES),
+    policy("orders-jwt", "JWT", routes=ROUTES, token={"binding": "DPoP"}),
     policy("orders-oauth2", "OAuth2"),
     policy("billing-jwt", "JWT", "ApiProxy/billing"),
     policy("shop-jwt", "JWT", "ProxyGroup/shop", management="ACL", proxies=["orders"]),

@@ -1,4 +1,4 @@
-"""Request rules of the token endpoints (RFC 6749 §2.3.1, §3.2, §5.2; DESIGN §4)."""
+"""Request rules of the token endpoints (RFC 6749 §2.3.1, §3.2, §5.2; docs/api.md)."""
 
 import base64
 from urllib.parse import quote

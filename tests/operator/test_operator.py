@@ -283,6 +283,7 @@ def test_ready_condition_follows_the_conventions(kube: KubeClient, ns: str) -> N
         "secretName",
         "roles",
         "acl",
+        "secretGenerations",
     }
     notes = cr["metadata"]["annotations"]
     assert "kopf.gatekey.io/last-handled-configuration" in notes

@@ -48,6 +48,24 @@ async def test_round_trip(store):
     assert await store.get("absent") is None
 
 
+async def test_namespace_and_binding_round_trip(store):
+    bound = record("d2", kind="access", namespace="shop", jkt="thumb")
+    await store.add(bound)
+    assert await store.get("d2") == bound
+    rotated = record("d3", namespace="shop", jkt="thumb")
+    await store.add(record("d1"))
+    assert await store.rotate("d1", rotated)
+    assert await store.get("d3") == rotated
+
+
+async def test_remember_once_refuses_a_second_time_even_racing(store):
+    until = time.time() + 60
+    results = await asyncio.gather(*(store.remember_once("proof-1", until) for _ in range(10)))
+    assert results.count(True) == 1
+    assert await store.remember_once("proof-2", until)
+    assert not await store.remember_once("proof-1", until)
+
+
 async def test_refresh_is_rotated_once_even_when_racing(store):
     await store.add(record("d1"))
     results = await asyncio.gather(

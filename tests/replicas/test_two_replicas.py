@@ -1,4 +1,4 @@
-"""Two issuer processes on one Redis behave as one issuer."""
+"""Two issuer processes on one Redis behave as one issuer (docs/reference.md, "Replicas")."""
 
 import concurrent.futures
 import json

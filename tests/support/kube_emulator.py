@@ -1,7 +1,7 @@
 """A Kubernetes API emulator that a kopf operator (and a LIST+WATCH client) can run against.
 
 kmock's ``KubernetesEmulator`` keeps objects in memory but lacks what kopf relies
-on (see ``../shared/notes/kmock-and-kopf.md``). This subclass serves every request
+on (see docs/operator.md, "Testing without a cluster"). This subclass serves every request
 for a declared resource itself, and adds:
 
 - ``resourceVersion`` (one counter, as etcd's), ``uid``, ``creationTimestamp``,

@@ -1,4 +1,5 @@
-"""The resource model: DESIGN §2 defaults and rules, and where a bad manifest is reported."""
+"""The resource model: the defaults and rules of docs/contract.md, and where a bad
+manifest is reported."""
 
 import base64
 import re

@@ -1,4 +1,4 @@
-"""Render: CRs + existing Secrets -> the labelled Secrets and ConfigMaps of DESIGN §3."""
+"""Render: CRs + existing Secrets -> the labelled Secrets and ConfigMaps of docs/contract.md."""
 
 import json
 from datetime import timedelta
@@ -244,7 +244,7 @@ def test_conflict_order_does_not_depend_on_input_order():
 def test_credential_secret_generated_under_default_name():
     rendered = do_render(credential_doc("svc"))
     values = data(rendered.by_name("Secret", "svc-credentials"))
-    assert set(values) == {"client_id", "client_secret"}
+    assert set(values) == {"client_id", "client_secret", "client_secret_created_at"}
     status = rendered.statuses[("Credential", "svc")]
     assert status.ready
     assert status.fields["clientId"] == values["client_id"]
