@@ -4,7 +4,9 @@
 VENV    ?= .venv
 PYTHON  ?= python3
 PY      := $(VENV)/bin/python
-STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SUM     := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP   := $(VENV)/.installed-$(SUM)
+RUNTIME := $(VENV)/.runtime-$(SUM)
 HOST    ?= 127.0.0.1
 PORT    ?= 8080
 STATE   ?= .gatekey
@@ -17,22 +19,33 @@ help: ## List the targets
 
 # `python -m` puts the current folder first on sys.path, where ./operator would
 # shadow the standard library's `operator`: use -I (isolated) or the venv's scripts.
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -I -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+# Two stamps: `make run` needs only the runtime dependencies ($(RUNTIME)), `make test`
+# and `make lint` the development tools too ($(STAMP), on top of the runtime, with the
+# same installer: uv when it could be had, else pip).
+$(RUNTIME): pyproject.toml
+	@scripts/install-runtime.sh $(VENV) $(PYTHON)
+	@rm -f $(VENV)/.runtime-* && touch $@
+
+$(STAMP): $(RUNTIME)
+	@echo "==> installing the development tools into $(VENV)"
+	@if [ -x $(VENV)/bin/uv ]; then \
+		PYTHONWARNINGS=ignore $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'; \
+	else \
+		PYTHONWARNINGS=ignore $(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'; \
+	fi
+	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## Create the virtual environment and install Gatekey with its tools
 
-run: venv ## Serve examples/quickstart on $(HOST):$(PORT) and print curl lines to try
-	@$(PY) examples/quickstart/curl_lines.py --state-dir $(STATE) --url http://$(HOST):$(PORT)
-	exec $(VENV)/bin/gatekey serve --manifests examples/quickstart --state-dir $(STATE) \
-		--host $(HOST) --port $(PORT)
+run: $(RUNTIME) ## Serve examples/quickstart on $(HOST):$(PORT) and print curl lines to try
+	@$(PY) examples/quickstart/curl_lines.py --state-dir $(STATE) --host $(HOST) --port $(PORT)
+	@exec $(VENV)/bin/gatekey serve --manifests examples/quickstart --state-dir $(STATE) \
+		--host $(HOST) --port $(PORT) --log-format text
 
 tools: ## Install the tools the tests drive (nginx, redis, podman, helm, the Kubernetes control plane)
 	@scripts/install-tools.sh
 	@scripts/install-helm.sh >/dev/null
+	@scripts/install-node-clients.sh
 	@scripts/install-controlplane.sh >/dev/null
 
 test: venv tools ## Run every test (under CI=true a skipped test is a failure)
@@ -59,6 +72,7 @@ format: venv ## Format the code
 
 bench: venv ## Benchmarks against the aiohttp ceiling, measured in the same run
 	@scripts/install-tools.sh --bench
+	@cd bench/peers/oidc-provider && npm ci --no-audit --no-fund --loglevel=error
 	$(PY) bench/issuance.py
 	$(PY) bench/authz.py
 	$(PY) bench/operator.py

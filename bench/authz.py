@@ -1,4 +1,5 @@
-"""``/authz`` throughput against an aiohttp ceiling, and nginx in front, in one run (DESIGN §7).
+"""``/authz`` throughput against an aiohttp ceiling, and nginx in front, in one run
+(docs/performance.md).
 
 Not part of ``make test``; run it by hand: ``.venv/bin/python bench/authz.py``. On a
 machine with two cores or more, every server runs pinned to one core and wrk, the load
@@ -6,13 +7,16 @@ generator, to another, so that the two never compete. One run measures:
 
 * (a) the ceiling: ``bench/ceiling_server.py --nothing``, an aiohttp + uvloop GET
   handler that does nothing;
-* (b) ``gatekey serve``, ``GET /authz`` with a valid ES256 JWT and ``X-Gatekey-Proxy``:
-  after the first request the verified token is cached, which is the path every
-  request of a client that reuses its token takes;
+* (b) ``gatekey serve``, ``GET /authz/<path>`` (Envoy's form) with a valid ES256 JWT and
+  ``X-Gatekey-Proxy``: after the first request the verified token is cached, which is
+  the path every request of a client that reuses its token takes;
 * (c) nginx ``auth_request`` -> Gatekey's ``/authz`` -> a static backend (an nginx
   ``return 200``), with the configuration docs/gateways.md shows and the tests run
   (``tests/gateways/configs.py``);
-* (d) the same nginx, straight to the same backend, without ``auth_request``.
+* (d) the same nginx, straight to the same backend, without ``auth_request``;
+* (e) ``GET /authz/<path>`` (Envoy's form) for ``ApiProxy/routed``, whose policy has 50
+  per-route rules of every kind, the request matching the last one: the worst case of
+  rule matching, against (b) on the same server.
 
 The passes are interleaved (a, b, c, d, a, ...) and the best of each is kept, because a
 shared machine drifts between passes (here, up to twice as fast from one pass to the
@@ -39,10 +43,14 @@ import harness
 
 REPO = harness.BENCH_DIR.parent
 AUTHZ_GOAL = 0.6
+ROUTES_GOAL = 0.9
+"""Issue 13: rule matching costs at most 10% of /authz at 50 rules."""
 API_PATH = "/orders/7"
+ROUTED_PATH = "/api/v1/items/42/lines"
 LABEL_WIDTH = 26
 
-MANIFESTS = """\
+MANIFESTS = (
+    """\
 apiVersion: gatekey.io/v1alpha1
 kind: AuthPolicy
 metadata: {name: orders-jwt}
@@ -52,7 +60,37 @@ spec:
   targetRef: {kind: ApiProxy, name: orders}
   grantTypes: [client_credentials]
   token: {algorithm: ES256}
+---
+apiVersion: gatekey.io/v1alpha1
+kind: AuthPolicy
+metadata: {name: routed-jwt}
+spec:
+  type: JWT
+  targetRef: {kind: ApiProxy, name: routed}
+  token: {algorithm: ES256}
+  routes:
+    default: Deny
+    rules:
 """
+    + "".join(
+        f"""    - path: {{{kind}: "/api/v1/r{i}{suffix}"}}
+      methods: [GET, POST]
+      require: {{allOf: [reader]}}
+"""
+        for i in range(49)
+        for kind, suffix in [(("prefix", ""), ("exact", "/x"), ("glob", "/*/y"))[i % 3]]
+    )
+    + """    - path: {glob: "/api/v1/items/**"}
+      methods: [GET]
+      require: {anyOf: [reader]}
+---
+apiVersion: gatekey.io/v1alpha1
+kind: Role
+metadata: {name: reader}
+spec:
+  subjects: [{kind: ApiProxy, name: routed}]
+"""
+)
 
 # The frame around the documented site (tests/gateways/configs.py NGINX_SITE): one
 # foreground process with one worker, like every other server here; the straight server
@@ -117,10 +155,11 @@ def documented_nginx_site() -> tuple[str, Callable[..., str]]:
 # --- the servers -----------------------------------------------------------------------
 
 
-def issue_jwt(gatekey: harness.Gatekey, url: str) -> str:
-    """An access token for ApiProxy/orders, with the proxy key ``gatekey show-key`` prints."""
-    key = gatekey.show_key("ApiProxy/orders")
-    form = urllib.parse.urlencode({"grant_type": "client_credentials", **key}).encode()
+def issue_jwt(gatekey: harness.Gatekey, url: str, proxy: str = "orders", **more: str) -> str:
+    """An access token for ``ApiProxy/<proxy>``, with the proxy key ``gatekey show-key``
+    prints."""
+    key = gatekey.show_key(f"ApiProxy/{proxy}")
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", **key, **more}).encode()
     try:
         with urllib.request.urlopen(f"{url}/auth/jwt", form, timeout=5) as response:
             return str(json.loads(response.read())["access_token"])
@@ -168,15 +207,25 @@ def start_servers(
 
     base = f"http://127.0.0.1:{gatekey_port}"
     token = issue_jwt(gatekey, base)
+    routed = issue_jwt(gatekey, base, "routed", scope="reader")
     direct = (f"Authorization: Bearer {token}", "X-Gatekey-Proxy: orders")
     # Through nginx the client sends only its token; nginx adds X-Gatekey-Proxy itself.
     client = (f"Authorization: Bearer {token}",)
     Target = harness.Target
     return [
-        Target("(a) ceiling: aiohttp GET", f"http://127.0.0.1:{ceiling_port}/authz", direct),
-        Target("(b) gatekey GET /authz", f"{base}/authz", direct),
+        Target(
+            "(a) ceiling: aiohttp GET",
+            f"http://127.0.0.1:{ceiling_port}/authz{ROUTED_PATH}",
+            direct,
+        ),
+        Target("(b) gatekey GET /authz", f"{base}/authz{ROUTED_PATH}", direct),
         Target("(c) nginx auth_request", f"http://127.0.0.1:{auth_port}{API_PATH}", client),
         Target("(d) nginx straight", f"http://127.0.0.1:{straight_port}{API_PATH}", client),
+        Target(
+            "(e) gatekey /authz 50 rules",
+            f"{base}/authz{ROUTED_PATH}",
+            (f"Authorization: Bearer {routed}", "X-Gatekey-Proxy: routed"),
+        ),
     ]
 
 
@@ -239,6 +288,7 @@ RATIOS = (
     ("(b)/(a) /authz / ceiling", 1, 0, AUTHZ_GOAL),
     ("(c)/(d) nginx with auth_request / without", 2, 3, None),
     ("(c)/(b) nginx with auth_request / /authz", 2, 1, None),
+    ("(e)/(b) /authz with 50 rules / without", 4, 1, ROUTES_GOAL),
 )
 """Label, numerator and denominator (indexes of the targets), goal."""
 

@@ -1,4 +1,5 @@
-"""The operator reconciling 100 and 1,000 Credentials on the Kubernetes API emulator (DESIGN §7).
+"""The operator reconciling 100 and 1,000 Credentials on the Kubernetes API emulator
+(docs/performance.md).
 
 Run: ``.venv/bin/python bench/operator.py [--sizes 100 1000]``
 

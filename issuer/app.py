@@ -1,4 +1,4 @@
-"""``create_app``: the issuer's aiohttp application (DESIGN §4)."""
+"""``create_app``: the issuer's aiohttp application (the routes of docs/api.md)."""
 
 import asyncio
 import contextlib
@@ -54,9 +54,13 @@ def create_app(runtime: Runtime) -> web.Application:
             web.post(f"{base}/introspect", introspection_handler(runtime, base, management)),
             web.post(f"{base}/revoke", revocation_handler(runtime, base, management)),
             web.get(f"{base}/.well-known/jwks.json", jwks_handler(runtime)),
-            web.get(
-                f"{base}/.well-known/oauth-authorization-server", metadata_handler(runtime, base)
-            ),
+        ]
+        # RFC 8414 §3.1 inserts the well-known segment between host and path; the
+        # appended form is kept for clients that build the URL that way.
+        metadata = metadata_handler(runtime, base)
+        routes += [
+            web.get(f"{base}/.well-known/oauth-authorization-server", metadata),
+            web.get(f"/.well-known/oauth-authorization-server{base}", metadata),
         ]
     authz = authz_handler(runtime)
     routes += [web.route("*", "/authz", authz), web.route("*", AUTHZ_SUBPATH, authz)]
@@ -89,13 +93,15 @@ def _openapi(runtime: Runtime) -> Handler:
 
 
 async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Load the deny list, listen to the other replicas while serving, close at the end."""
+    """Load the deny list and the blocks, listen to the other replicas while serving,
+    close at the end."""
     runtime = app[RUNTIME_KEY]
     listener = asyncio.create_task(runtime.store.run())
     try:
         await runtime.load_deny_list()
+        await runtime.throttle.load(runtime.clock())
     except StoreUnavailable:
-        _log.warning("token store unavailable at start-up; the deny list starts empty")
+        _log.warning("token store unavailable at start-up; deny list and blocks start empty")
     yield
     listener.cancel()
     with contextlib.suppress(asyncio.CancelledError):

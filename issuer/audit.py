@@ -1,14 +1,21 @@
-"""One structured audit line per token request, on standard output (DESIGN §7, §8).
+"""One structured audit line per token request (docs/operations.md, "Logs").
 
 Never a secret, password or token: only who asked, for what, and what came of it.
+The lines go to standard output, or to a file of their own (``--audit-log``), apart
+from the operational log on standard error; they carry ``"logger": "gatekey.audit"``.
 """
 
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
+
+from gatekey.issuer.logs import LogFormat
+
+LOGGER = "gatekey.audit"
 
 
 @dataclass
@@ -28,6 +35,8 @@ class AuditEntry:
     duration_ms: float = 0.0
     jti: str | None = None
     status: int = 0
+    secret: str | None = None
+    """Which client secret authenticated: ``current`` or ``previous`` (after a rotation)."""
 
 
 class _BatchedLines:
@@ -55,15 +64,38 @@ class _BatchedLines:
 
 
 _sink: Callable[[str], None] | None = None
+_format: LogFormat = "json"
 
 
-def configure(stream: TextIO | None = None) -> None:
-    """Send audit lines, as bare JSON, to ``stream`` (standard output by default)."""
-    global _sink
+def configure(stream: TextIO | None = None, log_format: LogFormat = "json") -> None:
+    """Send audit lines to ``stream`` (standard output by default) in ``log_format``."""
+    global _sink, _format
     _sink = _BatchedLines(stream or sys.stdout)
+    _format = log_format
 
 
 def write(entry: AuditEntry, at: float) -> None:
-    """Write ``entry`` as one JSON line (nowhere until :func:`configure` was called)."""
-    if _sink is not None:
-        _sink(json.dumps({"time": round(at, 3), **vars(entry)}, separators=(",", ":")))
+    """Write ``entry`` as one line (nowhere until :func:`configure` was called)."""
+    if _sink is None:
+        return
+    fields = vars(entry)
+    if _format == "json":
+        _sink(json.dumps({"time": round(at, 3), "logger": LOGGER, **fields}, separators=(",", ":")))
+    else:
+        _sink(f"{_clock(at)} INFO {LOGGER} {_pairs(fields)}")
+
+
+def _clock(at: float) -> str:
+    """``logging``'s default asctime shape, so text audit lines line up with the rest."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) + f",{int(at % 1 * 1000):03d}"
+
+
+def _pairs(fields: dict[str, Any]) -> str:
+    """``key=value`` for the fields that are set (values quoted when they hold spaces)."""
+    out = []
+    for key, value in fields.items():
+        if value is None:
+            continue
+        text = str(value)
+        out.append(f"{key}={json.dumps(text) if (' ' in text or not text) else text}")
+    return " ".join(out)

@@ -1,4 +1,4 @@
-"""The JWT deny list in memory: revoked ``jti`` -> until when (DESIGN §4, RFC 7009 §2).
+"""The JWT deny list in memory: revoked ``jti`` -> until when (docs/api.md, RFC 7009 §2).
 
 The store keeps it durable; this copy makes the check on the verification hot
 path a dictionary look-up. Entries fall away once the token would have expired

@@ -46,6 +46,11 @@ class InvalidGrant(OAuthError):
     error = "invalid_grant"
 
 
+class TargetsUnreached(InvalidGrant):
+    """``invalid_grant`` because the client no longer reaches any target of the token it
+    continues; ``/jwt/regenerate`` answers it as RFC 6750 ``insufficient_scope``."""
+
+
 class UnauthorizedClient(OAuthError):
     """RFC 6749 §5.2: the client may not use this grant type."""
 
@@ -82,6 +87,38 @@ class TemporarilyUnavailable(OAuthError):
 
     error = "temporarily_unavailable"
     status = 503
+
+
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof is missing where required, malformed, or replayed."""
+
+    error = "invalid_dpop_proof"
+
+
+class RequestTimeout(OAuthError):
+    """RFC 9110 §15.5.9: the body did not arrive in time; the connection is then closed."""
+
+    error = "invalid_request"
+    status = 408
+
+
+class BearerError(OAuthError):
+    """RFC 6750 §3.1: an error about the Bearer token of a request, answered with a
+    ``WWW-Authenticate: Bearer`` challenge carrying the same code."""
+
+
+class InvalidBearerToken(BearerError):
+    """RFC 6750 §3.1: the access token is expired, revoked, malformed or not this client's."""
+
+    error = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(BearerError):
+    """RFC 6750 §3.1: the token is valid but does not reach what the request asks for."""
+
+    error = "insufficient_scope"
+    status = 403
 
 
 class TooManyAttempts(OAuthError):

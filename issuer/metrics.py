@@ -39,6 +39,13 @@ class Metrics:
             "Objects left out of the current configuration because they are malformed.",
             registry=self.registry,
         )
+        self.previous_secrets = Counter(
+            "gatekey_previous_secret_uses_total",
+            "Requests authenticated with a client's previous secret (after a rotation), "
+            "by endpoint: once it stays flat, every replica has switched.",
+            ["endpoint"],
+            registry=self.registry,
+        )
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._latencies: dict[str, Any] = {}
 
@@ -49,6 +56,8 @@ class Metrics:
         )
         self.requests.labels(entry.endpoint, grant, entry.error or "ok").inc()
         self.latency.labels(entry.endpoint).observe(entry.duration_ms / 1000)
+        if entry.secret == "previous":
+            self.previous_secrets.labels(entry.endpoint).inc()
 
     def reloaded(self, ok: bool, skipped: int) -> None:
         self.reloads.labels("ok" if ok else "error").inc()

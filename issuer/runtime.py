@@ -52,7 +52,11 @@ class Runtime:
 
     def __post_init__(self) -> None:
         material = KeyMaterial()
-        self.minter = Minter(self.settings.issuer_url, JwtSigner(material))
+        self.minter = Minter(
+            self.settings.issuer_url,
+            JwtSigner(material),
+            omit_empty_scope=self.settings.omit_empty_scope,
+        )
         self.verifier = Verifier(self.settings.issuer_url, self.store, self.deny, material)
         self.throttle = Throttle(self.store, self.throttle_settings)
         self.store.subscribe(self._on_event)

@@ -2,7 +2,7 @@
 
 RFC 6749 §3.3: ``scope`` is a space-delimited list of scope tokens. What is
 granted depends on what the principal holds and on ``scope.onMismatch``,
-``scope.whenNotRequested`` and ``scope.rejectWhenNoRoles`` (DESIGN §2).
+``scope.whenNotRequested`` and ``scope.rejectWhenNoRoles`` (docs/contract.md).
 """
 
 import re

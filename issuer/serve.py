@@ -4,11 +4,18 @@ Loads the folder, serves, re-reads the folder when it changes (a broken edit
 keeps the last good snapshot), re-renders periodically so signing keys rotate
 on time, purges expired tokens, and stops cleanly on SIGTERM: the listener
 closes first, requests in flight finish.
+
+A connection must deliver its request head within ``header_timeout`` and its body
+within ``body_timeout``, and at most ``max_connections`` are open at once: a slow
+or flooding client holds no more than that (see ``docs/operations.md``).
 """
 
 import asyncio
 import contextlib
+import errno
 import gc
+import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -24,14 +31,21 @@ from watchfiles import awatch
 from gatekey.issuer.app import create_app
 from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir
+from gatekey.issuer.http.listener import BoundedSite
 from gatekey.issuer.kube.access import discover
 from gatekey.issuer.kube.source import ClusterSource
+from gatekey.issuer.logs import LogFormat
 from gatekey.issuer.runtime import Runtime, SnapshotHolder
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.store.urls import open_store
 from gatekey.issuer.throttle import ThrottleSettings
 
 _log = logging.getLogger("gatekey.serve")
+
+
+class StartupError(Exception):
+    """``gatekey serve`` cannot start; the message is the one line the user sees."""
+
 
 RESYNC_SECONDS = 60.0
 PURGE_SECONDS = 600.0
@@ -55,6 +69,9 @@ class ServeOptions:
     """Cluster mode: watch the operator's objects instead of reading ``manifests``."""
     namespaces: tuple[str, ...] = ()
     kubeconfig: str | None = None
+    log_format: LogFormat = "json"
+    audit_log: str | None = None
+    """A file for the audit lines; standard output when None or ``-``."""
 
 
 async def serve(options: ServeOptions) -> None:
@@ -63,24 +80,23 @@ async def serve(options: ServeOptions) -> None:
     store = open_store(options.store or f"sqlite:///{state.store_path.absolute()}")
     if options.kube:
         access = discover(options.kubeconfig)
-        runtime = Runtime(
-            SnapshotHolder(), store, options.settings, throttle_settings=options.throttle
-        )
-        cluster = ClusterSource(access, list(options.namespaces or (access.namespace,)), runtime)
+        namespaces = list(options.namespaces or (access.namespace,))
+        settings = replace(options.settings, home_namespace=namespaces[0])
+        runtime = Runtime(SnapshotHolder(), store, settings, throttle_settings=options.throttle)
+        cluster = ClusterSource(access, namespaces, runtime)
         runtime.source_healthy = lambda: cluster.healthy
         await _serve(options, runtime, lambda stop: [cluster.run()])
         return
     assert options.manifests is not None
     source = EmbeddedSource(options.manifests, state, options.settings)
-    holder = SnapshotHolder(source.build().snapshot)
+    holder = SnapshotHolder()
     runtime = Runtime(holder, store, options.settings, throttle_settings=options.throttle)
+    rebuild = _Rebuilder(source, runtime)
+    holder.swap(rebuild.build().snapshot)
     gc.freeze()  # the first snapshot lives long: keep it out of the collector's scans
 
     def background(stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
-        return [
-            _watch(source, runtime, stop),
-            _every(RESYNC_SECONDS, stop, lambda: _rebuild(source, runtime)),
-        ]
+        return [_watch(rebuild, stop), _every(RESYNC_SECONDS, stop, rebuild)]
 
     await _serve(options, runtime, background)
 
@@ -90,9 +106,28 @@ async def _serve(
     runtime: Runtime,
     background: Callable[[asyncio.Event], list[Coroutine[Any, Any, None]]],
 ) -> None:
-    runner = web.AppRunner(create_app(runtime), shutdown_timeout=SHUTDOWN_SECONDS, access_log=None)
+    settings = options.settings
+    # aiohttp closes a connection whose request head is still incomplete (or that is
+    # idle) when its keep-alive timer fires: that timer is the header timeout.
+    runner = web.AppRunner(
+        create_app(runtime),
+        shutdown_timeout=SHUTDOWN_SECONDS,
+        access_log=None,
+        keepalive_timeout=settings.header_timeout,
+    )
     await runner.setup()
-    await web.TCPSite(runner, options.host, options.port, reuse_port=options.reuse_port).start()
+    site = BoundedSite(
+        runner,
+        options.host,
+        options.port,
+        max_connections=settings.max_connections,
+        reuse_port=options.reuse_port,
+    )
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(_bind_error(options, exc)) from None
     source = "the cluster" if options.kube else str(options.manifests)
     _log.info("serving %s on http://%s:%d", source, options.host, options.port)
 
@@ -110,20 +145,78 @@ async def _serve(
     await runner.cleanup()
 
 
-async def _watch(source: EmbeddedSource, runtime: Runtime, stop: asyncio.Event) -> None:
-    async for _changes in awatch(source.folder.root, stop_event=stop, debounce=200, step=50):
-        await _rebuild(source, runtime)
+def _bind_error(options: ServeOptions, exc: OSError) -> str:
+    where = f"{options.host}:{options.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{where} is already in use: stop what listens there, or choose another "
+            "port with --port (GATEKEY_PORT; make run PORT=8081)"
+        )
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on {where}: choose a port above 1023 with --port"
+    return f"cannot listen on {where}: {exc.strerror or exc} (check --host and --port)"
 
 
-async def _rebuild(source: EmbeddedSource, runtime: Runtime) -> None:
-    try:
-        build = await asyncio.to_thread(source.build)
-    except Exception:
-        runtime.metrics.reloaded(False, 0)
-        _log.exception("reload failed; the last good configuration keeps serving")
-        return
-    runtime.swap(build.snapshot)
-    _log.info("configuration loaded (%d manifest error(s))", len(build.errors))
+async def _watch(rebuild: "_Rebuilder", stop: asyncio.Event) -> None:
+    folder = rebuild.source.folder.root
+    # The state dir's secrets too: ``gatekey rotate-secret`` writes a rotated secret there.
+    secrets = rebuild.source.state.root / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+    async for _changes in awatch(folder, secrets, stop_event=stop, debounce=200, step=50):
+        await rebuild()
+
+
+class _Repeats(logging.Filter):
+    """Drops a log line already written by the previous pass over the folder: the
+    periodic re-render would otherwise repeat every manifest problem each minute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._previous: set[str] = set()
+        self._current: set[str] = set()
+
+    def next_pass(self) -> None:
+        self._previous, self._current = self._current, set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        self._current.add(message)
+        return message not in self._previous
+
+
+class _Rebuilder:
+    """Rebuilds the snapshot; says so in the log only when the configuration changed."""
+
+    def __init__(self, source: EmbeddedSource, runtime: Runtime) -> None:
+        self.source, self.runtime = source, runtime
+        self.fingerprint = ""
+        self.repeats = _Repeats()
+        logging.getLogger("gatekey.embedded").addFilter(self.repeats)
+
+    def build(self) -> Any:
+        self.repeats.next_pass()
+        build = self.source.build()
+        self.announce(build.objects, len(build.errors))
+        return build
+
+    def announce(self, objects: Any, errors: int) -> None:
+        text = json.dumps(objects, sort_keys=True, default=str) + str(errors)
+        fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        if fingerprint != self.fingerprint:
+            verb = "loaded" if not self.fingerprint else "changed"
+            _log.info(
+                "configuration %s: %d object(s), %d manifest error(s)", verb, len(objects), errors
+            )
+            self.fingerprint = fingerprint
+
+    async def __call__(self) -> None:
+        try:
+            build = await asyncio.to_thread(self.build)
+        except Exception:
+            self.runtime.metrics.reloaded(False, 0)
+            _log.exception("reload failed; the last good configuration keeps serving")
+            return
+        self.runtime.swap(build.snapshot)
 
 
 async def _purge(runtime: Runtime) -> None:
@@ -178,8 +271,19 @@ def serve_workers(options: ServeOptions) -> int:
 def _worker(options: ServeOptions) -> None:
     import uvloop
 
-    from gatekey.issuer import audit
+    configure_logs(options)
+    try:
+        uvloop.run(serve(options))
+    except StartupError as exc:
+        raise SystemExit(f"gatekey serve: {exc}") from None
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    audit.configure()
-    uvloop.run(serve(options))
+
+def configure_logs(options: ServeOptions) -> None:
+    """The log format and the audit stream of ``options`` (in each worker process too)."""
+    from gatekey.issuer import audit, logs
+
+    logs.configure(options.log_format)
+    stream = None
+    if options.audit_log not in (None, "-"):
+        stream = open(options.audit_log, "a", buffering=1)  # noqa: SIM115 (lives as long as the process)
+    audit.configure(stream, options.log_format)

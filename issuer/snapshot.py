@@ -14,8 +14,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast, get_args
+from typing import Any, Literal, cast, get_args
 
+from gatekey.issuer.client_ids import ClientIdClaim, Holder, award_client_ids
+from gatekey.issuer.routes import CompiledRoutes, compile_routes
 from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.model import Target, TokenManagement
@@ -23,24 +25,57 @@ from gatekey.operator.model.authpolicy import AuthPolicySpec, PolicyToken
 from gatekey.operator.model.credential import AclEntry, Claim, CredentialSpec, CredentialToken
 from gatekey.operator.model.role import RoleSpec
 from gatekey.operator.model.token_management import ResponseField
+from gatekey.operator.rotation import previous_expiry
 from gatekey.operator.signing_keys import SigningKey, active_key
+
+Generation = Literal["current", "previous"]
+"""Which secret of a client authenticated (the audit line's ``secret``)."""
+
+_NO_DIGEST = bytes(32)
 
 
 @dataclass(frozen=True, slots=True)
 class ClientSecret:
-    """A client secret kept as its SHA-256 digest, compared in constant time.
+    """A client secret kept as its SHA-256 digest, compared in constant time; and, for a
+    while after a rotation, the previous secret until ``previous_until``.
 
-    Client secrets are high-entropy, so a fast hash is enough (DESIGN §3).
+    Client secrets are high-entropy, so a fast hash is enough (docs/contract.md). Both
+    digests are always compared, so the timing does not tell which generation matched.
     """
 
     digest: bytes
+    previous: bytes | None = None
+    previous_until: datetime | None = None
 
     @classmethod
-    def of(cls, secret: str) -> "ClientSecret":
-        return cls(hashlib.sha256(secret.encode()).digest())
+    def of(
+        cls, secret: str, previous: str | None = None, until: datetime | None = None
+    ) -> "ClientSecret":
+        if not previous or until is None:
+            return cls(hashlib.sha256(secret.encode()).digest())
+        return cls(
+            hashlib.sha256(secret.encode()).digest(),
+            hashlib.sha256(previous.encode()).digest(),
+            until,
+        )
 
-    def matches(self, presented: str) -> bool:
-        return hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), self.digest)
+    def matches(self, presented: str, now: datetime | None = None) -> Generation | None:
+        """The generation ``presented`` is, or None. Without ``now`` only the current one
+        counts; the previous one only before ``previous_until``."""
+        digest = hashlib.sha256(presented.encode()).digest()
+        current = hmac.compare_digest(digest, self.digest)
+        previous = hmac.compare_digest(digest, self.previous or _NO_DIGEST)
+        if current:
+            return "current"
+        if (
+            previous
+            and self.previous is not None
+            and now is not None
+            and self.previous_until is not None
+            and now < self.previous_until
+        ):
+            return "previous"
+        return None
 
 
 @dataclass(frozen=True)
@@ -62,6 +97,8 @@ class PolicyView:
     audience: tuple[str, ...]
     settings: TokenManagement
     pool: UserPool | None
+    routes: CompiledRoutes | None = None
+    """The per-route rules ``/authz`` applies to this policy's tokens, compiled."""
 
     @property
     def type(self) -> str:
@@ -103,6 +140,7 @@ class CredentialView:
     client_id: str
     secret: ClientSecret
     spec: CredentialSpec
+    secret_name: str
     claims: tuple[ResolvedClaim, ...]
 
     @property
@@ -117,6 +155,15 @@ class CredentialView:
         """Not disabled and not past ``expiresAt``."""
         expires = self.spec.expires_at
         return not self.spec.disabled and (expires is None or now < expires)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespacedKey:
+    """A signing key and the namespace whose Secret holds it: the namespace is part of a
+    JWT's identity, since ``aud`` values name targets without one."""
+
+    namespace: str
+    key: SigningKey
 
 
 @dataclass(frozen=True)
@@ -137,17 +184,22 @@ class Snapshot:
     user_roles: Mapping[tuple[str, str], tuple[UserRole, ...]] = field(default_factory=dict)
     signing_keys: Mapping[str, tuple[SigningKey, ...]] = field(default_factory=dict)
     """Keys per namespace."""
-    jwks: Mapping[str, Any] = field(default_factory=lambda: {"keys": []})
+    jwks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The public JWKS of each namespace (RFC 7517 §5)."""
     errors: tuple[str, ...] = ()
     """Objects skipped, as ``Kind namespace/name: reason``."""
     url_parameters: frozenset[tuple[str, str]] = frozenset()
     """``(management, type)`` pairs where some policy allows URL parameters."""
-    verification_keys: Mapping[str, SigningKey] = field(default_factory=dict)
-    """Every signing key by ``kid``, across namespaces."""
-    proxy_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    """ApiProxy name -> the audiences of the groups it belongs to (``ProxyGroup/shop``)."""
-    proxies: frozenset[str] = frozenset()
-    """Every ApiProxy a policy names, as target or group member."""
+    verification_keys: Mapping[str, tuple[NamespacedKey, ...]] = field(default_factory=dict)
+    """Every signing key by ``kid``. Two namespaces may publish the same ``kid`` (a kid is
+    no secret): each candidate is tried, and the one whose signature checks out says
+    which namespace signed."""
+    proxy_groups: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    """``(namespace, ApiProxy name)`` -> the audiences of its groups (``ProxyGroup/shop``)."""
+    proxies: frozenset[tuple[str, str]] = frozenset()
+    """Every ApiProxy a policy names, as target or group member, as ``(namespace, name)``."""
+    namespaces: frozenset[str] = frozenset()
+    """Every namespace with a policy."""
     scopes: frozenset[str] = frozenset()
     """Every scope a Role defines."""
 
@@ -160,22 +212,33 @@ class Snapshot:
         """The key signing ``alg`` tokens in ``namespace`` at ``now``."""
         return active_key(self.signing_keys.get(namespace, ()), alg, now)
 
+    def client_namespace(self, client_id: str) -> str | None:
+        """The namespace of the client that holds ``client_id``, if any does."""
+        key = self.proxy_keys.get(client_id)
+        if key is not None:
+            return key.target.namespace
+        cred = self.credentials.get(client_id)
+        return None if cred is None else cred.namespace
+
 
 SpecModel = AuthPolicySpec | CredentialSpec | RoleSpec
 RESPONSE_FIELD_NAMES: tuple[ResponseField, ...] = get_args(ResponseField)
 
 
 class ParseCache:
-    """Parsed payloads of the previous build, keyed by their text.
+    """What one build hands to the next: parsed payloads, and who held each client id.
 
-    Rebuilding after one object changed then costs dictionary work for the others,
-    not JSON decoding and validation: a change to one Credential among 10,000 does
-    not parse the 9,999 again. Only entries used by the latest build are kept.
+    Payloads are keyed by their text. Rebuilding after one object changed then costs
+    dictionary work for the others, not JSON decoding and validation: a change to one
+    Credential among 10,000 does not parse the 9,999 again. Only entries used by the
+    latest build are kept. The holders let a clash keep the client id where it was.
     """
 
     def __init__(self) -> None:
         self._previous: dict[tuple[str, str], tuple[dict[str, Any], SpecModel]] = {}
         self._current: dict[tuple[str, str], tuple[dict[str, Any], SpecModel]] = {}
+        self.holders: dict[str, Holder] = {}
+        """client id -> the object that held it in the latest build."""
 
     def parse(
         self, key: str, text: str, model: type[SpecModel]
@@ -226,6 +289,7 @@ class _Builder:
     def build(self, objects: Iterable[Manifest]) -> Snapshot:
         by_kind: dict[str, list[Manifest]] = defaultdict(list)
         secrets: dict[tuple[str, str], dict[str, str]] = {}
+        created: dict[tuple[str, str], str | None] = {}
         for obj in objects:
             kind = contract.config_kind(obj)
             if kind is None:
@@ -234,28 +298,48 @@ class _Builder:
                 meta = obj["metadata"]
                 try:
                     secrets[(meta["namespace"], meta["name"])] = contract.secret_values(obj)
+                    created[(meta["namespace"], meta["name"])] = meta.get("creationTimestamp")
                 except (ValueError, KeyError, TypeError) as exc:
                     self._skip(obj, exc)
                     continue
             by_kind[kind].append(obj)
 
         loaded = [p for o in by_kind["authpolicy"] if (p := self._policy(o, secrets))]
-        proxy_keys = self._proxy_keys(loaded, secrets)
         policies = [view for view, _ in loaded]
         acl_policies = {(p.target, p.type): p for p in policies if p.spec.management == "ACL"}
-        credentials: dict[str, CredentialView] = {}
-        for obj in sorted(by_kind["credential"], key=_ns_name):
+        claims: list[ClientIdClaim[ProxyKeyClient | CredentialView]] = []
+        for ns_secret, key in self._proxy_keys(loaded, secrets).items():
+            identity = ("Secret", *ns_secret)
+            claims.append(ClientIdClaim(key.client_id, identity, created.get(ns_secret), key))
+        for obj in by_kind["credential"]:
             view = self._credential(obj, secrets)
             if view is None:
-                continue
-            if view.client_id in credentials or view.client_id in proxy_keys:
-                self._skip(obj, ValueError(f"client id {view.client_id} is already in use"))
                 continue
             clash = _response_name_clash(view, acl_policies, self.defaults)
             if clash:
                 self._skip(obj, ValueError(f"claim key {clash!r} is a configured response field"))
                 continue
-            credentials[view.client_id] = view
+            stamp = created.get((view.namespace, view.secret_name))
+            identity = ("Credential", view.namespace, view.name)
+            claims.append(ClientIdClaim(view.client_id, identity, stamp, view))
+        held, refused = award_client_ids(claims, self.cache.holders)
+        for claim, holder in refused:
+            kind, ns, name = claim.identity
+            if holder is not None:
+                reason = "held by {} {}/{}".format(*holder.identity)
+            elif claim.client_id in self.cache.holders:
+                reason = "held by {} {}/{}".format(*self.cache.holders[claim.client_id])
+            else:
+                reason = "claimed by several objects; no one holds it until that is resolved"
+            reason = f"client id {claim.client_id} is {reason}"
+            self.errors.append(f"{kind} {ns}/{name}: skipped (ClientIdConflict: {reason})")
+        self.cache.holders |= {cid: claim.identity for cid, claim in held.items()}
+        proxy_keys = {
+            cid: c.client for cid, c in held.items() if isinstance(c.client, ProxyKeyClient)
+        }
+        credentials = {
+            cid: c.client for cid, c in held.items() if isinstance(c.client, CredentialView)
+        }
         target_roles: dict[Target, set[str]] = defaultdict(set)
         credential_roles: dict[tuple[str, str], set[str]] = defaultdict(set)
         user_roles: dict[tuple[str, str], list[UserRole]] = defaultdict(list)
@@ -275,14 +359,18 @@ class _Builder:
                 else:
                     target_roles[Target(ns, subject.kind, subject.name)].add(scope)
         keys, jwks = self._keys(secrets, by_kind["signing-keys"])
-        groups: dict[str, set[str]] = defaultdict(set)
-        proxies: set[str] = set()
+        groups: dict[tuple[str, str], set[str]] = defaultdict(set)
+        proxies: set[tuple[str, str]] = set()
         for policy in policies:
             if policy.target.kind == "ApiProxy":
-                proxies.add(policy.target.name)
+                proxies.add((policy.namespace, policy.target.name))
             for member in policy.spec.target_ref.proxies:
-                proxies.add(member)
-                groups[member].add(policy.target.audience)
+                proxies.add((policy.namespace, member))
+                groups[(policy.namespace, member)].add(policy.target.audience)
+        verification: dict[str, list[NamespacedKey]] = defaultdict(list)
+        for ns, ns_keys in keys.items():
+            for signing in ns_keys:
+                verification[signing.kid].append(NamespacedKey(ns, signing))
         return Snapshot(
             proxy_keys=proxy_keys,
             credentials=credentials,
@@ -296,9 +384,10 @@ class _Builder:
             url_parameters=frozenset(
                 (p.spec.management, p.type) for p in policies if p.spec.allow_url_parameters
             ),
-            verification_keys={k.kid: k for ns_keys in keys.values() for k in ns_keys},
+            verification_keys={kid: tuple(found) for kid, found in verification.items()},
             proxy_groups={proxy: frozenset(g) for proxy, g in groups.items()},
             proxies=frozenset(proxies),
+            namespaces=frozenset(p.namespace for p in policies),
             scopes=frozenset(
                 [s for held in (*target_roles.values(), *credential_roles.values()) for s in held]
                 + [r.scope for held_by_user in user_roles.values() for r in held_by_user]
@@ -327,6 +416,7 @@ class _Builder:
                 audience=tuple(loaded["audience"]),
                 settings=self.defaults.overridden(spec.token_management),
                 pool=pool,
+                routes=None if spec.routes is None else compile_routes(spec.routes),
             )
         except (ValueError, KeyError, TypeError) as exc:
             self._skip(obj, exc)
@@ -337,12 +427,13 @@ class _Builder:
         self,
         policies: list[tuple[PolicyView, str | None]],
         secrets: Mapping[tuple[str, str], Mapping[str, str]],
-    ) -> dict[str, ProxyKeyClient]:
+    ) -> dict[tuple[str, str], ProxyKeyClient]:
+        """The proxy key of each ``(namespace, Secret name)`` Policy-mode policies name."""
         grouped: dict[tuple[str, str], list[PolicyView]] = defaultdict(list)
         for view, secret_name in policies:
             if view.spec.management == "Policy" and secret_name:
                 grouped[(view.namespace, secret_name)].append(view)
-        clients: dict[str, ProxyKeyClient] = {}
+        clients: dict[tuple[str, str], ProxyKeyClient] = {}
         for (ns, secret_name), views in grouped.items():
             values = secrets.get((ns, secret_name), {})
             client_id = values.get(contract.CLIENT_ID_KEY)
@@ -350,9 +441,9 @@ class _Builder:
             if not client_id or not secret:
                 self.errors.append(f"Secret {ns}/{secret_name}: proxy key not found")
                 continue
-            clients[client_id] = ProxyKeyClient(
+            clients[(ns, secret_name)] = ProxyKeyClient(
                 client_id=client_id,
-                secret=ClientSecret.of(secret),
+                secret=self._client_secret(f"Secret {ns}/{secret_name}", values),
                 target=views[0].target,
                 policies={v.type: v for v in views},
             )
@@ -383,21 +474,33 @@ class _Builder:
                 namespace=ns,
                 name=loaded["metadata"]["name"],
                 client_id=client_id,
-                secret=ClientSecret.of(values[contract.CLIENT_SECRET_KEY]),
+                secret=self._client_secret(f"Secret {ns}/{loaded['secretName']}", values),
                 spec=spec,
+                secret_name=loaded["secretName"],
                 claims=claims,
             )
         except (ValueError, KeyError, TypeError) as exc:
             self._skip(obj, exc)
             return None
 
+    def _client_secret(self, where: str, values: Mapping[str, str]) -> ClientSecret:
+        """The current secret, and the previous one with its expiry if both are valid: a
+        previous secret without a valid expiry is not honoured (fail closed) and reported."""
+        current = values[contract.CLIENT_SECRET_KEY]
+        try:
+            until = previous_expiry(values)
+        except ValueError as exc:
+            self.errors.append(f"{where}: previous client secret ignored ({exc})")
+            return ClientSecret.of(current)
+        return ClientSecret.of(current, values.get(contract.PREVIOUS_CLIENT_SECRET_KEY), until)
+
     def _keys(
         self,
         secrets: Mapping[tuple[str, str], Mapping[str, str]],
         objects: list[Manifest],
-    ) -> tuple[dict[str, tuple[SigningKey, ...]], dict[str, Any]]:
+    ) -> tuple[dict[str, tuple[SigningKey, ...]], dict[str, dict[str, Any]]]:
         keys: dict[str, tuple[SigningKey, ...]] = {}
-        published: list[dict[str, Any]] = []
+        jwks: dict[str, dict[str, Any]] = {}
         for obj in objects:
             ns = obj["metadata"]["namespace"]
             try:
@@ -406,8 +509,8 @@ class _Builder:
             except (ValueError, KeyError, TypeError) as exc:
                 self._skip(obj, exc)
                 continue
-            published += [k.public_jwk() for k in keys[ns] if not k.symmetric]
-        return keys, {"keys": published}
+            jwks[ns] = {"keys": [k.public_jwk() for k in keys[ns] if not k.symmetric]}
+        return keys, jwks
 
     def _parsed(
         self, obj: Manifest, key: str, model: type[SpecModel]
@@ -431,7 +534,7 @@ def _response_name_clash(
     defaults: TokenManagement,
 ) -> str | None:
     """A metadata key equal to a response field name that applies to this Credential
-    (issuer-wide, or renamed by a policy its ACL reaches): DESIGN §2 rejects it."""
+    (issuer-wide, or renamed by a policy its ACL reaches): docs/contract.md rejects it."""
     settings = [defaults.response] + [
         policy.settings.response
         for entry in view.spec.acl
@@ -440,11 +543,6 @@ def _response_name_clash(
     ]
     names = {s.name(field) for s in settings for field in RESPONSE_FIELD_NAMES}
     return next((c.key for c in view.claims if c.key in names), None)
-
-
-def _ns_name(obj: Manifest) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace")), str(meta.get("name"))
 
 
 def _claim_value(

@@ -1,11 +1,27 @@
-"""Brute-force protection: failed authentications slow, then refuse, a client id, a user
-name or a source address (DESIGN §7).
+"""Brute-force protection: failed authentications slow, then refuse, an attempt
+(docs/security.md).
 
-Failures are counted in the store, so replicas agree on the counts. The replica
-whose count crosses the limit publishes a block; every replica keeps the blocks
-in memory, so a request that is not blocked costs one dictionary look-up per key
-and no store round trip. Successful requests write nothing unless this replica
-saw the key fail.
+Keyed so that no one can lock an owner out: a correct secret from an address that has
+not itself failed is never refused because of failures elsewhere.
+
+* ``client:<id>@<addr>``: a known client id from one address. Failed client
+  authentications count here; from ``block_after`` on, that client is refused (429)
+  from that address only.
+* ``user:<name>@<addr>``: a user name from one address; wrong passwords count here and
+  block the same way.
+* ``addr:<addr>``: an address, for attempts at client ids that do not exist (guessing
+  ids): blocks that address's attempts at unknown ids. Known clients from there are
+  not refused because of it.
+* ``client:<id>`` and ``user:<name>``: every address together. These only slow the
+  failed answers (from ``slow_after`` on, doubling up to ``max_delay_seconds``), never
+  block: anyone may fail for a client id, so none of those failures may lock it out.
+
+Failures are counted in the store, so replicas agree on the counts. A block is armed
+when a count reaches or passes the threshold, written to the store (it survives a
+restart, and a replica that starts later loads it) and published to every replica;
+each keeps the blocks in memory, so a request that is not blocked costs one dictionary
+look-up per key and no store round trip. A success clears its own per-address keys
+(only where this replica saw them fail, so that successes write nothing otherwise).
 """
 
 import asyncio
@@ -31,19 +47,46 @@ class ThrottleSettings:
     max_delay_seconds: float = 4.0
     """...up to this."""
     block_after: int = 20
-    """From this many failures on, the key is refused with 429 until the window ends."""
+    """From this many failures of one per-address key on, it is refused with 429 until
+    the window ends."""
 
 
-def throttle_keys(client_id: str | None, username: str | None, source: str | None) -> list[str]:
-    """The counters one request touches."""
-    keys = []
-    if client_id:
-        keys.append(f"client:{client_id}")
-    if username:
-        keys.append(f"user:{username}")
-    if source:
-        keys.append(f"addr:{source}")
-    return keys
+@dataclass(frozen=True)
+class Attempt:
+    """Who tried to authenticate, from where."""
+
+    client_id: str | None
+    known_client: bool
+    """Whether ``client_id`` names a client of the current configuration."""
+    username: str | None
+    source: str
+
+    @property
+    def blocking(self) -> list[str]:
+        """The keys that can block this attempt (and count its failures toward a block)."""
+        keys = []
+        if self.client_id and self.known_client:
+            keys.append(f"client:{self.client_id}@{self.source}")
+        else:
+            keys.append(f"addr:{self.source}")
+        if self.username:
+            keys.append(f"user:{self.username}@{self.source}")
+        return keys
+
+    def failing(self, client_failed: bool) -> tuple[list[str], list[str]]:
+        """The keys a failure counts toward: (may block, only slow). ``client_failed``:
+        the client authentication failed (otherwise the user's password did)."""
+        blocking, slowing = [], []
+        if client_failed:
+            if self.client_id and self.known_client:
+                blocking.append(f"client:{self.client_id}@{self.source}")
+                slowing.append(f"client:{self.client_id}")
+            else:
+                blocking.append(f"addr:{self.source}")
+        elif self.username:
+            blocking.append(f"user:{self.username}@{self.source}")
+            slowing.append(f"user:{self.username}")
+        return blocking, slowing
 
 
 class Throttle:
@@ -56,9 +99,14 @@ class Throttle:
         self._failing: set[str] = set()
         store.subscribe(self._on_event)
 
-    def check(self, keys: list[str], now: float) -> None:
-        """Raise :class:`TooManyAttempts` if any key is blocked at ``now``."""
-        for key in keys:
+    async def load(self, now: float) -> None:
+        """Take in the blocks kept in the store (at start-up)."""
+        for key, until in (await self.store.blocks(now)).items():
+            self._remember(key, until)
+
+    def check(self, attempt: Attempt, now: float) -> None:
+        """Raise :class:`TooManyAttempts` if the attempt is blocked at ``now``."""
+        for key in attempt.blocking:
             until = self._blocked.get(key)
             if until is None:
                 continue
@@ -67,17 +115,24 @@ class Throttle:
                 continue
             raise TooManyAttempts(max(1, int(until - now + 0.999)))
 
-    async def failed(self, keys: list[str], now: float) -> float:
-        """Count a failure for each key; the delay to answer with (seconds)."""
+    async def failed(self, attempt: Attempt, client_failed: bool, now: float) -> float:
+        """Count a failure; the delay to answer with (seconds)."""
         settings = self.settings
+        blocking, slowing = attempt.failing(client_failed)
         worst = 0
         try:
-            for key in keys:
+            for key in blocking + slowing:
                 count = await self.store.count_failure(key, settings.window_seconds)
-                self._failing.add(key)
                 worst = max(worst, count)
-                if count == settings.block_after:
+                if key not in blocking:
+                    continue
+                self._failing.add(key)
+                if count >= settings.block_after:
+                    # Armed here at once, kept in the store, told to every replica. A
+                    # replica that missed the event re-arms on the next failure (>=).
                     until = now + settings.window_seconds
+                    self._remember(key, until)
+                    await self.store.block(key, until)
                     await self.store.publish({"type": "block", "key": key, "until": until})
         except StoreUnavailable:
             _log.warning("failure counters unavailable; not counting this failure")
@@ -87,9 +142,10 @@ class Throttle:
         steps = worst - settings.slow_after
         return float(min(settings.max_delay_seconds, settings.delay_seconds * 2**steps))
 
-    async def succeeded(self, keys: list[str]) -> None:
-        """Forget the failures of the client and user keys this replica saw failing."""
-        for key in keys:
+    async def succeeded(self, attempt: Attempt) -> None:
+        """Forget the failures of the attempt's per-address client and user keys that this
+        replica saw failing (the address key stays: it counts guessed ids)."""
+        for key in attempt.blocking:
             if key in self._failing and not key.startswith("addr:"):
                 self._failing.discard(key)
                 try:
@@ -99,7 +155,10 @@ class Throttle:
 
     def _on_event(self, event: Event) -> None:
         if event.get("type") == "block" and isinstance(event.get("key"), str):
-            self._blocked[event["key"]] = float(event.get("until") or 0)
+            self._remember(event["key"], float(event.get("until") or 0))
+
+    def _remember(self, key: str, until: float) -> None:
+        self._blocked[key] = max(until, self._blocked.get(key, 0.0))
 
 
 async def pause(seconds: float) -> None:

@@ -8,13 +8,13 @@ so a revocation or a disabled credential takes effect at once.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.deny_list import DenyList
-from gatekey.issuer.snapshot import Snapshot
+from gatekey.issuer.snapshot import NamespacedKey, Snapshot
 from gatekey.issuer.store.base import TokenRecord, TokenStore, token_digest
 from gatekey.issuer.tokens.jwt_signer import ACCESS_TOKEN_TYP, KeyMaterial
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX
@@ -44,7 +44,12 @@ class Verified:
     issued_at: int
     expires_at: int | None
     issuer: str
+    namespace: str
+    """Where the token was minted: the namespace of the key that signed it (JWT) or of the
+    client it was stored for (opaque)."""
     jti: str | None = None
+    jkt: str | None = None
+    """RFC 9449: the thumbprint of the key the token is bound to (``cnf.jkt``), if any."""
 
 
 class Verifier:
@@ -57,12 +62,15 @@ class Verifier:
         self.store = store
         self.deny = deny
         self.material = material
+        self._issuers = {self.issuer_url + base: management for base, management in BASES.items()}
+        """``iss`` -> management mode, compared exactly (RFC 9068 §4, RFC 8414 §3.3)."""
         self._cache: dict[str, Verified] = {}
 
     async def verify(self, token: str, snapshot: Snapshot, now: float) -> Verified:
         """The verified token, live at ``now``, or :class:`InvalidToken`."""
         if token.startswith(ACCESS_PREFIX):
-            verified = self._from_record(await self.store.get(token_digest(token)), now)
+            record = await self.store.get(token_digest(token))
+            verified = self._from_record(record, snapshot, now)
         elif token.startswith(REFRESH_PREFIX):
             raise InvalidToken("a refresh token is not an access token")
         else:
@@ -74,6 +82,9 @@ class Verifier:
         """The parts of validity that can change after issue."""
         if self.deny.denies(verified.jti, now):
             raise InvalidToken("the token was revoked")
+        if snapshot.client_namespace(verified.client_id) != verified.namespace:
+            # Gone, or its client id is now held in another namespace.
+            raise InvalidToken("the client no longer exists")
         if verified.management == "Policy":
             key = snapshot.proxy_keys.get(verified.client_id)
             if key is None or verified.token_type not in key.policies:
@@ -107,58 +118,104 @@ class Verifier:
     def _decode(self, token: str, snapshot: Snapshot, now: float | None) -> Verified:
         try:
             header = jwt.get_unverified_header(token)
-            key = snapshot.verification_keys.get(str(header.get("kid")))
-            if key is None:
-                raise InvalidToken("unknown signing key")
-            if header.get("typ") != ACCESS_TOKEN_TYP:
-                raise InvalidToken("not a JWT access token")
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self.material(key),
-                algorithms=[key.alg],
-                options={
-                    "verify_aud": False,
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "require": ["iss", "sub", "client_id", "iat"],
-                },
-            )
         except jwt.PyJWTError as exc:
             raise InvalidToken("the token signature or format is invalid") from exc
-        base = str(claims["iss"]).removeprefix(self.issuer_url)
-        if base not in BASES:
+        if header.get("typ") != ACCESS_TOKEN_TYP:
+            raise InvalidToken("not a JWT access token")
+        candidates = snapshot.verification_keys.get(str(header.get("kid")), ())
+        if not candidates:
+            raise InvalidToken("unknown signing key")
+        claims, namespace = self._signed_claims(token, candidates)
+        return self._verified(claims, namespace, now)
+
+    def _signed_claims(
+        self, token: str, candidates: tuple[NamespacedKey, ...]
+    ) -> tuple[dict[str, Any], str]:
+        """The claims, and the namespace of the key whose signature checks out.
+
+        Another namespace may publish the victim's ``kid`` with a key of its own: each
+        candidate is tried, so that neither can stand in for the other."""
+        for candidate in candidates:
+            key = candidate.key
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    self.material(key, candidate.namespace),
+                    algorithms=[key.alg],
+                    options={
+                        "verify_aud": False,
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                        "verify_iss": False,
+                        "verify_jti": False,
+                        "verify_sub": False,
+                    },
+                )
+            except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
+                continue
+            except jwt.PyJWTError as exc:
+                raise InvalidToken("the token signature or format is invalid") from exc
+            return claims, candidate.namespace
+        raise InvalidToken("the token signature or format is invalid")
+
+    def _verified(self, claims: dict[str, Any], namespace: str, now: float | None) -> Verified:
+        """RFC 9068 §4: exact ``iss``, claims of the registered types, time window."""
+        issuer = claims.get("iss")
+        management = self._issuers.get(issuer) if isinstance(issuer, str) else None
+        if management is None or not isinstance(issuer, str):
             raise InvalidToken("the token was issued elsewhere")
-        exp = claims.get("exp")
+        subject, client_id = claims.get("sub"), claims.get("client_id")
+        iat, exp, nbf = claims.get("iat"), claims.get("exp"), claims.get("nbf", claims.get("iat"))
+        aud, scope, jti = claims.get("aud", []), claims.get("scope", ""), claims.get("jti")
+        audience = [aud] if isinstance(aud, str) else aud
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        if not (
+            (cnf is None or _text(jkt))
+            and _text(subject)
+            and _text(client_id)
+            and _number(iat)
+            and _number(nbf)
+            and (exp is None or _number(exp))
+            and isinstance(scope, str)
+            and (jti is None or _text(jti))
+            and isinstance(audience, list)
+            and all(isinstance(a, str) for a in audience)
+        ):
+            raise InvalidToken("the token's claims are malformed")
         if now is not None and exp is not None and now >= exp:
             raise InvalidToken("the token has expired")
-        if now is not None and now < claims.get("nbf", claims["iat"]) - CLOCK_SKEW:
+        if now is not None and now < nbf - CLOCK_SKEW:
             raise InvalidToken("the token is not valid yet")
-        aud = claims.get("aud", [])
         return Verified(
             token_type="JWT",
-            management=BASES[base],
-            client_id=str(claims["client_id"]),
-            subject=str(claims["sub"]),
-            username=None if claims["sub"] == claims["client_id"] else str(claims["sub"]),
-            scope=tuple(str(claims.get("scope", "")).split()),
-            audience=tuple([aud] if isinstance(aud, str) else aud),
-            issued_at=int(claims["iat"]),
+            management=management,
+            client_id=client_id,
+            subject=subject,
+            username=None if subject == client_id else subject,
+            scope=tuple(scope.split()),
+            audience=tuple(audience),
+            issued_at=int(iat),
             expires_at=None if exp is None else int(exp),
-            issuer=str(claims["iss"]),
-            jti=claims.get("jti"),
+            issuer=issuer,
+            namespace=namespace,
+            jti=jti,
+            jkt=jkt if isinstance(jkt, str) else None,
         )
 
-    def _from_record(self, record: TokenRecord | None, now: float) -> Verified:
+    def _from_record(self, record: TokenRecord | None, snapshot: Snapshot, now: float) -> Verified:
         if record is None or record.kind != "access":
             raise InvalidToken("unknown token")
         if not record.live(now):
             raise InvalidToken("the token has expired or was revoked")
-        return verified_record(record, self.issuer_url)
+        return verified_record(record, self.issuer_url, snapshot)
 
 
-def verified_record(record: TokenRecord, issuer_url: str) -> Verified:
-    """What a stored token says, in the shape of a verified one."""
+def verified_record(record: TokenRecord, issuer_url: str, snapshot: Snapshot) -> Verified:
+    """What a stored token says, in the shape of a verified one.
+
+    A record stored before tokens carried their namespace belongs to its client's."""
     base = "/auth" if record.management == "Policy" else "/credential"
     return Verified(
         token_type=record.token_type,
@@ -171,4 +228,15 @@ def verified_record(record: TokenRecord, issuer_url: str) -> Verified:
         issued_at=int(record.issued_at),
         expires_at=None if record.expires_at is None else int(record.expires_at),
         issuer=issuer_url + base,
+        namespace=record.namespace or snapshot.client_namespace(record.client_id) or "",
+        jkt=record.jkt or None,
     )
+
+
+def _text(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and value != ""
+
+
+def _number(value: object) -> TypeGuard[float]:
+    """A NumericDate (RFC 7519 §2): a JSON number, which ``true`` is not."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,4 +1,4 @@
-"""The operator -> issuer contract: names, labels, annotations and data keys (DESIGN §3).
+"""The operator -> issuer contract: names, labels, annotations and data keys (docs/contract.md).
 
 The single source for both sides: ``render`` writes objects with these helpers and
 the issuer's Snapshot reads them back with the same constants. Bump
@@ -45,6 +45,27 @@ SIGNING_KEYS_KEY: Final = "keys.json"
 CLIENT_ID_KEY: Final = "client_id"
 CLIENT_SECRET_KEY: Final = "client_secret"
 HTPASSWD_KEY: Final = "htpasswd"
+
+# Secret rotation with overlap (docs/reference.md, "Rotate a client secret without
+# downtime"). Keys of a client Secret (proxy key or Credential): the user may write the
+# first two into an adopted Secret; Gatekey writes all of them into the Secrets it owns.
+PREVIOUS_CLIENT_SECRET_KEY: Final = "previous_client_secret"
+"""The secret before the last rotation: it still authenticates until its expiry."""
+PREVIOUS_CLIENT_SECRET_EXPIRES_AT_KEY: Final = "previous_client_secret_expires_at"
+"""RFC 3339 instant after which the previous secret no longer authenticates (required
+with it: a previous secret without a valid expiry is ignored)."""
+CLIENT_SECRET_CREATED_AT_KEY: Final = "client_secret_created_at"
+"""RFC 3339 instant the current secret was generated (Gatekey-owned Secrets, for status)."""
+PREVIOUS_CLIENT_SECRET_CREATED_AT_KEY: Final = "previous_client_secret_created_at"
+ROTATION_HANDLED_KEY: Final = "rotation_handled"
+"""JSON list of the ``gatekey.io/rotate-secret`` values already acted on, so that a
+restarted operator (or the next pass) does not rotate again for the same request."""
+
+# Annotations on a Credential or AuthPolicy (cluster mode: declarative rotation).
+ROTATE_SECRET_ANNOTATION: Final = "gatekey.io/rotate-secret"
+"""Any new value requests one rotation of the client secret."""
+ROTATION_COMPLETE_ANNOTATION: Final = "gatekey.io/rotation-complete"
+"""Set to the value of ``gatekey.io/rotate-secret`` to drop the previous secret at once."""
 
 
 NAME_PREFIX: Final = "gatekey-"

@@ -2,7 +2,7 @@
 
 One function serves both the operator (which applies the result to the API
 server) and the embedded mode (which keeps it in memory). The clock and the
-randomness are inputs, so the same inputs give the same objects. DESIGN §3.
+randomness are inputs, so the same inputs give the same objects (docs/contract.md).
 
 Secrets the user made (a proxy key, a Credential's secret) are adopted: copied
 with their values untouched, labelled, and given no ownerReference, so that
@@ -17,11 +17,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gatekey.operator import contract
+from gatekey.operator.client_ids import Holders, refusal
 from gatekey.operator.contract import ConfigKind, Manifest
 from gatekey.operator.entropy import Entropy
 from gatekey.operator.model import AuthPolicy, Credential, Role, Target
+from gatekey.operator.model.authpolicy import audience_target
 from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
+from gatekey.operator.model.durations import duration_seconds
 from gatekey.operator.model.token_settings import TokenSettings
+from gatekey.operator.rotation import (
+    generations,
+    handled_requests,
+    pruned,
+    rfc3339,
+    rotated,
+    without_previous,
+)
 from gatekey.operator.signing_keys import SigningKey, plan_keys, public_jwks
 
 SecretValues = Mapping[str, str]
@@ -35,6 +46,20 @@ SECRET_MISSING = "SecretMissing"
 SECRET_INVALID = "SecretInvalid"
 USER_POOL_MISSING = "UserPoolMissing"
 METADATA_SECRET_MISSING = "MetadataSecretMissing"
+CLIENT_ID_CONFLICT = "ClientIdConflict"
+"""Another CR (in any namespace) holds the client id this one would use."""
+UNKNOWN_SCOPE = "UnknownScope"
+"""``routes`` require a scope that no Role of the namespace defines."""
+ROTATION_REFUSED = "RotationRefused"
+"""``gatekey.io/rotate-secret`` on a CR whose client Secret the user owns (adopted):
+Gatekey never writes that Secret; the user rotates it (docs/reference.md)."""
+AUDIENCE_NOT_OWNED = "AudienceNotOwned"
+"""``token.audience`` names a target its own namespace does not own (tenancy)."""
+
+REJECTED = frozenset({AUDIENCE_NOT_OWNED, UNKNOWN_SCOPE})
+"""Reasons that make a manifest unusable as written, found only with the other objects:
+the embedded mode reports them with file and field, like a manifest that does not parse."""
+
 
 CLIENT_ID_BYTES = 12
 CLIENT_SECRET_BYTES = 32
@@ -65,6 +90,10 @@ class RenderInput:
     generated: frozenset[str] = frozenset()
     """Which of ``secrets`` Gatekey generated earlier (owned, not adopted)."""
     settings: RenderSettings = RenderSettings()
+    client_id_holders: Holders | None = None
+    """Who holds each client id across every namespace the operator reconciles; a CR
+    whose id another holds is refused. None: no check (the embedded mode, where the
+    issuer's snapshot decides between namespaces)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +104,8 @@ class Status:
     reason: str
     message: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    path: str = ""
+    """The manifest field at fault, for a reason in :data:`REJECTED`."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,9 @@ class Rendered:
 
     objects: tuple[Manifest, ...]
     statuses: Mapping[tuple[str, str], Status]
+    rotations: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """CRs whose client secret this render rotated (or whose previous secret it dropped
+    on request), with what happened in words: the operator posts them as Events."""
 
     def by_name(self, kind: str, name: str) -> Manifest | None:
         """The object of ``kind`` (Secret, ConfigMap) named ``name``, if rendered."""
@@ -102,6 +136,9 @@ class _Renderer:
         self.ns = inputs.namespace
         self.objects: dict[tuple[str, str], Manifest] = {}
         self.statuses: dict[tuple[str, str], Status] = {}
+        self.rotations: dict[tuple[str, str], str] = {}
+        self.refused_rotation: set[str] = set()
+        """Adopted client Secrets whose CRs ask for a rotation."""
 
     def run(self) -> Rendered:
         policies = self._policies()
@@ -113,7 +150,9 @@ class _Renderer:
             self._credential(credential, acl_targets)
         self._signing_keys(policies)
         objects = tuple(self.objects[k] for k in sorted(self.objects))
-        return Rendered(objects=objects, statuses=dict(self.statuses))
+        return Rendered(
+            objects=objects, statuses=dict(self.statuses), rotations=dict(self.rotations)
+        )
 
     # AuthPolicy ---------------------------------------------------------------
 
@@ -121,7 +160,24 @@ class _Renderer:
         """Render each policy; of two on the same type, mode and target the older wins."""
         winners: dict[tuple[str, str, Target], AuthPolicy] = {}
         key_owner: dict[str, Target] = {}
+        owned = _owned_audiences(self.inputs.policies)
         for policy in sorted(self.inputs.policies, key=_age):
+            policy_mode = policy.spec.management == "Policy"
+            if policy_mode and self._client_id_taken(policy):
+                continue
+            foreign = _foreign_audience(policy, self.ns, owned)
+            if foreign:
+                self._status(policy, False, AUDIENCE_NOT_OWNED, foreign, path="spec.token.audience")
+                self._keep_proxy_key(policy, key_owner)
+                continue
+            unknown = self._unknown_scopes(policy)
+            if unknown:
+                message = "routes name scopes no Role of this namespace defines: " + ", ".join(
+                    sorted(unknown)
+                )
+                self._status(policy, False, UNKNOWN_SCOPE, message, path="spec.routes")
+                self._keep_proxy_key(policy, key_owner)
+                continue
             slot = (policy.spec.type, policy.spec.management, policy.target)
             if slot in winners:
                 self._status(
@@ -133,7 +189,7 @@ class _Renderer:
                     f"{policy.target.audience}",
                 )
                 continue
-            if policy.spec.management == "Policy":
+            if policy_mode:
                 holder = key_owner.setdefault(policy.proxy_key_secret_name, policy.target)
                 if holder != policy.target:
                     self._status(
@@ -147,6 +203,25 @@ class _Renderer:
             winners[slot] = policy
             self._policy(policy)
         return list(winners.values())
+
+    def _keep_proxy_key(self, policy: AuthPolicy, key_owner: Mapping[str, Target]) -> None:
+        """A refused policy's existing proxy key stays as it is (not served without the
+        policy's ConfigMap): fixing a typo must not change the key its proxies hold."""
+        name = policy.proxy_key_secret_name
+        if (
+            policy.spec.management == "Policy"
+            and name in self.inputs.secrets
+            and key_owner.get(name, policy.target) == policy.target
+        ):
+            self._client_secret(name, policy, "proxy-key", client_id=None)
+
+    def _unknown_scopes(self, policy: AuthPolicy) -> frozenset[str]:
+        """Scopes the policy's routes require that no Role defines: a typo there would
+        otherwise refuse every request at run time (fail closed, but silently)."""
+        routes = policy.spec.routes
+        if routes is None:
+            return frozenset()
+        return routes.scopes - {role.scope for role in self.inputs.roles}
 
     def _policy(self, policy: AuthPolicy) -> None:
         fields: dict[str, Any] = {"endpoints": list(policy.endpoints)}
@@ -163,7 +238,11 @@ class _Renderer:
                 )
                 return
             client_id = client
-            fields |= {"clientId": client_id, "proxyKeySecretName": name}
+            fields |= {
+                "clientId": client_id,
+                "proxyKeySecretName": name,
+                "secretGenerations": self._generations(name),
+            }
         pool_copy = None
         ready, reason, message = True, READY, "serving " + ", ".join(policy.endpoints)
         if policy.spec.user_pool is not None:
@@ -189,6 +268,9 @@ class _Renderer:
             {contract.AUTHPOLICY_KEY: contract.dump_json(payload)},
             policy,
         )
+        if ready and client_id and policy.proxy_key_secret_name in self.refused_rotation:
+            ready, reason = False, ROTATION_REFUSED
+            message = _refusal_message(policy.proxy_key_secret_name)
         self._status(policy, ready, reason, message, fields)
 
     # Credential ---------------------------------------------------------------
@@ -197,6 +279,8 @@ class _Renderer:
         name = cred.secret_name
         if name not in self.inputs.secrets and cred.secret_named_explicitly:
             self._status(cred, False, SECRET_MISSING, f"Secret {name} does not exist")
+            return
+        if self._client_id_taken(cred):
             return
         client_id = self._client_secret(name, cred, "credential-secret", cred.spec.client_id)
         if client_id is None:
@@ -239,10 +323,19 @@ class _Renderer:
         roles = sorted(
             {r.scope for r in self.inputs.roles if _holds(r, "Credential", cred.metadata.name)}
         )
-        fields = {"clientId": client_id, "secretName": name, "roles": roles, "acl": acl}
+        fields = {
+            "clientId": client_id,
+            "secretName": name,
+            "roles": roles,
+            "acl": acl,
+            "secretGenerations": self._generations(name),
+        }
         message = (
             f"{len(acl)} ACL target(s) served" if acl else "no ACL target has an ACL-mode policy"
         )
+        if name in self.refused_rotation:
+            self._status(cred, False, ROTATION_REFUSED, _refusal_message(name), fields)
+            return
         self._status(cred, True, READY, message, fields)
 
     def _claims(self, cred: Credential) -> tuple[tuple[Claim, ...], dict[str, str], str]:
@@ -329,6 +422,15 @@ class _Renderer:
             None,
         )
 
+    def _client_id_taken(self, cr: AuthPolicy | Credential) -> bool:
+        """Refuse ``cr`` (nothing of it rendered, its adopted Secret left unlabelled) when
+        another CR holds the client id it would use."""
+        held = self.inputs.client_id_holders
+        why = "" if held is None else refusal(held, cr, self.inputs.secrets)
+        if why:
+            self._status(cr, False, CLIENT_ID_CONFLICT, why)
+        return bool(why)
+
     # Objects ------------------------------------------------------------------
 
     def _client_secret(
@@ -346,24 +448,76 @@ class _Renderer:
                 return None
             values = dict(existing) | {contract.CLIENT_ID_KEY: found}
             if name in self.inputs.generated:
-                self._secret(name, kind, values, owner)
+                self._secret(name, kind, self._rotation(name, values, owner), owner)
                 return found
+            if self._requests(name, owner, contract.ROTATE_SECRET_ANNOTATION):
+                self.refused_rotation.add(name)
             obj = self._secret(name, kind, values, None)
             obj["metadata"]["annotations"][contract.ADOPTED_ANNOTATION] = "true"
             _annotate_source(obj, owner)
             return found
         entropy = self.inputs.entropy
         found = client_id or entropy.token(CLIENT_ID_BYTES)
-        self._secret(
-            name,
-            kind,
-            {
-                contract.CLIENT_ID_KEY: found,
-                contract.CLIENT_SECRET_KEY: entropy.token(CLIENT_SECRET_BYTES),
-            },
-            owner,
-        )
+        values = {
+            contract.CLIENT_ID_KEY: found,
+            contract.CLIENT_SECRET_KEY: entropy.token(CLIENT_SECRET_BYTES),
+            contract.CLIENT_SECRET_CREATED_AT_KEY: rfc3339(self.inputs.now),
+        }
+        requested = self._requests(name, owner, contract.ROTATE_SECRET_ANNOTATION)
+        if requested:  # a request made before the Secret existed is already met
+            values[contract.ROTATION_HANDLED_KEY] = _marks(requested)
+        self._secret(name, kind, values, owner)
         return found
+
+    # Secret rotation ----------------------------------------------------------
+
+    def _requests(self, name: str, owner: CR, annotation: str) -> frozenset[str]:
+        """The values of ``annotation`` on every CR whose client Secret is ``name``: two
+        Policy-mode AuthPolicies of one target share their proxy key."""
+        sharing: list[CR] = [owner]
+        if isinstance(owner, AuthPolicy):
+            sharing += [
+                p
+                for p in self.inputs.policies
+                if p.spec.management == "Policy" and p.proxy_key_secret_name == name
+            ]
+        return frozenset(
+            v for cr in sharing if (v := cr.metadata.annotations.get(annotation, "").strip())
+        )
+
+    def _rotation(self, name: str, values: dict[str, str], owner: CR) -> dict[str, str]:
+        """A generated client Secret's values after the rotation requests on its CRs.
+
+        A ``gatekey.io/rotate-secret`` value not handled yet rotates once (the values
+        handled are kept in the Secret, so a restarted operator does not rotate again);
+        ``gatekey.io/rotation-complete`` equal to a handled value drops the previous
+        secret; an expired previous secret is dropped.
+        """
+        now = self.inputs.now
+        out = pruned(values, now)
+        handled = handled_requests(values)
+        requested = self._requests(name, owner, contract.ROTATE_SECRET_ANNOTATION)
+        key = (owner.kind, owner.metadata.name)
+        if requested - handled:
+            assert isinstance(owner, AuthPolicy | Credential)  # the owners of client Secrets
+            keep = timedelta(seconds=duration_seconds(owner.spec.previous_secret_ttl))
+            new_secret = self.inputs.entropy.token(CLIENT_SECRET_BYTES)
+            out = rotated(out, new_secret, now, keep, requested)
+            self.rotations[key] = (
+                f"rotated the client secret in Secret {name}; the previous one "
+                f"authenticates until {out[contract.PREVIOUS_CLIENT_SECRET_EXPIRES_AT_KEY]}"
+            )
+            return out
+        complete = self._requests(name, owner, contract.ROTATION_COMPLETE_ANNOTATION)
+        if complete & handled and contract.PREVIOUS_CLIENT_SECRET_KEY in out:
+            self.rotations[key] = f"rotation complete: dropped the previous secret of {name}"
+            out = without_previous(out)
+        return out
+
+    def _generations(self, name: str) -> dict[str, Any]:
+        """The status view of the rendered client Secret ``name`` (no values)."""
+        obj = self.objects.get(("Secret", name))
+        return generations(contract.secret_values(obj)) if obj is not None else {}
 
     def _secret(
         self, name: str, kind: ConfigKind, values: Mapping[str, str], owner: CR | None
@@ -407,8 +561,11 @@ class _Renderer:
         reason: str,
         message: str,
         fields: Mapping[str, Any] | None = None,
+        path: str = "",
     ) -> None:
-        self.statuses[(cr.kind, cr.metadata.name)] = Status(ready, reason, message, fields or {})
+        self.statuses[(cr.kind, cr.metadata.name)] = Status(
+            ready, reason, message, fields or {}, path
+        )
 
 
 def _add_owner(obj: Manifest, owner: CR) -> None:
@@ -439,6 +596,19 @@ def _annotate_source(obj: Manifest, owner: CR) -> None:
     )
 
 
+def _marks(values: Iterable[str]) -> str:
+    return json.dumps(sorted(values), separators=(",", ":"))
+
+
+def _refusal_message(secret_name: str) -> str:
+    return (
+        f"{contract.ROTATE_SECRET_ANNOTATION} is set but Secret {secret_name} is user-owned "
+        f"(adopted): Gatekey never writes it. Write the new secret into client_secret and the "
+        f"old one into {contract.PREVIOUS_CLIENT_SECRET_KEY} with "
+        f"{contract.PREVIOUS_CLIENT_SECRET_EXPIRES_AT_KEY}, or remove the annotation"
+    )
+
+
 def _csv_add(existing: str | None, value: str) -> str:
     return ",".join(dict.fromkeys([*filter(None, (existing or "").split(",")), value]))
 
@@ -464,6 +634,40 @@ def _audience(policy: AuthPolicy) -> list[str]:
     """The target, its member proxies, then the extra values, without repeats."""
     members = [f"ApiProxy/{p}" for p in policy.spec.target_ref.proxies]
     return list(dict.fromkeys([policy.target.audience, *members, *policy.spec.token.audience]))
+
+
+def _owned_audiences(policies: Iterable[AuthPolicy]) -> set[str]:
+    """The ``aud`` values a namespace owns: its policies' targets and their member proxies."""
+    owned = set()
+    for policy in policies:
+        owned.add(policy.target.audience)
+        owned |= {f"ApiProxy/{p}" for p in policy.spec.target_ref.proxies}
+    return owned
+
+
+def _foreign_audience(policy: AuthPolicy, namespace: str, owned: set[str]) -> str:
+    """Why one of the policy's extra ``aud`` values is not its namespace's to name, or "".
+
+    A token carries its ``aud`` to every proxy that accepts that value: naming another
+    namespace's proxy, or a proxy no policy here targets (that another namespace may own),
+    would make the token good there.
+    """
+    for value in policy.spec.token.audience:
+        named = audience_target(value)
+        if named is None:
+            continue  # not a Gatekey target (a URL, an external API): any value is allowed
+        target_ns, kind, name = named
+        if target_ns is not None and target_ns != namespace:
+            return (
+                f"token.audience value {value!r} names namespace {target_ns}: "
+                f"a policy may only name targets of its own namespace ({namespace})"
+            )
+        if f"{kind}/{name}" not in owned:
+            return (
+                f"token.audience value {value!r} is not a target of namespace {namespace}: "
+                "no AuthPolicy here targets it or lists it as a member proxy"
+            )
+    return ""
 
 
 def _holds(role: Role, kind: str, name: str) -> bool:

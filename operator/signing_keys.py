@@ -1,6 +1,6 @@
 """Signing keys per namespace and algorithm: creation, rotation with overlap, retirement (pure).
 
-DESIGN §3: every key has a ``kid``; a new key is published in the JWKS
+docs/contract.md: every key has a ``kid``; a new key is published in the JWKS
 ``prepublish`` before it signs; a retired key stays published until every token
 it signed has expired. The clock is an argument; new keys come from
 an injected factory.

@@ -1,1 +1,1 @@
-"""The embedded default: the issuer on a folder of manifests, no cluster (DESIGN §5)."""
+"""The embedded default: the issuer on a folder of manifests, no cluster (docs/operations.md)."""

@@ -21,7 +21,14 @@ from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.entropy import Entropy, SystemEntropy
 from gatekey.operator.model import AuthPolicy, Credential, ManifestError, Resource, Role, Secret
-from gatekey.operator.render import Rendered, RenderInput, RenderSettings, render
+from gatekey.operator.render import (
+    REJECTED,
+    Rendered,
+    RenderInput,
+    RenderSettings,
+    Status,
+    render,
+)
 
 _log = logging.getLogger("gatekey.embedded")
 
@@ -76,6 +83,10 @@ class EmbeddedSource:
         loaded = self.folder.load()
         for error in loaded.errors:
             _log.error("manifest skipped: %s", error)
+        for kind, namespace, name in sorted(loaded.kept):
+            _log.warning("%s %s/%s: the last good version keeps serving", kind, namespace, name)
+        for kind, namespace, name in sorted(loaded.withheld):
+            _log.warning("%s %s/%s: not in force until fixed", kind, namespace, name)
         by_ns: dict[str, list[object]] = defaultdict(list)
         for (_, namespace, _), resource in loaded.resources.items():
             by_ns[namespace].append(resource)
@@ -83,6 +94,7 @@ class EmbeddedSource:
         for namespace, _ in saved:
             by_ns.setdefault(namespace, [])
         now = self.clock()
+        rejected: list[ManifestError] = []
         objects: list[Manifest] = []
         rendered: dict[str, Rendered] = {}
         for namespace in sorted(by_ns):
@@ -106,7 +118,9 @@ class EmbeddedSource:
             )
             rendered[namespace] = result
             for (kind, name), status in sorted(result.statuses.items()):
-                if not status.ready:
+                if status.reason in REJECTED:
+                    rejected.append(self._rejected(kind, namespace, name, status))
+                elif not status.ready:
                     _log.warning(
                         "%s %s/%s not ready: %s: %s",
                         kind,
@@ -116,17 +130,36 @@ class EmbeddedSource:
                         status.message,
                     )
             if self.persist:
-                self._save_generated(namespace, result, saved)
+                # A Credential withheld for a bad edit keeps its generated secret: fixing
+                # the typo must not change the client secret. Forgetting waits for a
+                # folder without errors.
+                self._save_generated(namespace, result, saved, forget=not loaded.errors)
             objects += result.objects
         snapshot = build_snapshot(objects, self.settings.token_management, self._cache)
         for problem in snapshot.errors:
             _log.error("object skipped: %s", problem)
         return Build(
-            tuple(objects), rendered, snapshot, loaded.errors, tuple(loaded.resources.values())
+            tuple(objects),
+            rendered,
+            snapshot,
+            loaded.errors + tuple(rejected),
+            tuple(loaded.resources.values()),
         )
 
+    def _rejected(self, kind: str, namespace: str, name: str, status: Status) -> ManifestError:
+        """A manifest render refused (e.g. a foreign audience), located like a parse error."""
+        source = self.folder.file_of((kind, namespace, name)) or f"{kind} {namespace}/{name}"
+        error = ManifestError(source, "-", status.path, f"{kind} {name}: {status.message}")
+        _log.error("manifest skipped: %s", error)
+        return error
+
     def _save_generated(
-        self, namespace: str, result: Rendered, saved: dict[tuple[str, str], dict[str, str]]
+        self,
+        namespace: str,
+        result: Rendered,
+        saved: dict[tuple[str, str], dict[str, str]],
+        *,
+        forget: bool,
     ) -> None:
         """Keep generated Secrets in the state dir; forget those no CR produces any more."""
         kept = set()
@@ -140,6 +173,6 @@ class EmbeddedSource:
             values = contract.secret_values(obj)
             if saved.get((namespace, meta["name"])) != values:
                 self.state.save(namespace, meta["name"], values)
-        for ns, name in saved:
+        for ns, name in saved if forget else ():
             if ns == namespace and name not in kept:
                 self.state.delete(ns, name)

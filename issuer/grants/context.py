@@ -1,9 +1,9 @@
 """What every grant works with: the endpoint, the authenticated client and the decision."""
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.snapshot import CredentialView, PolicyView, Snapshot
@@ -45,6 +45,8 @@ class Client:
     held_scopes: frozenset[str]
     """Scopes held by the client itself (the proxy key's target, or the Credential)."""
     credential: CredentialView | None = None
+    secret: Literal["current", "previous"] | None = None
+    """Which secret generation authenticated (None: none was needed, the seed's ``-``)."""
 
     @property
     def audience(self) -> tuple[str, ...]:
@@ -59,6 +61,8 @@ class Chain:
     chain_id: str
     started_at: float
     refresh_count: int
+    rotates: str | None = None
+    """The digest of the refresh token this one replaces: used up when the new one is stored."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,20 @@ class Grant:
     scope: tuple[str, ...]
     audience: tuple[str, ...]
     chain: Chain | None = None
+    jkt: str | None = None
+    """RFC 9449: the key thumbprint the tokens are bound to (DPoP), None for Bearer."""
 
 
-PasswordCheck = Callable[[str | None, str], Awaitable[bool]]
+class PasswordCheck(Protocol):
+    """Checks a password against a stored hash, off the event loop.
+
+    ``hashed`` None (an unknown user) checks against a decoy made like ``like`` (same
+    algorithm and cost), so that the answer takes as long as for a known user.
+    """
+
+    def __call__(
+        self, hashed: str | None, password: str, like: str | None = None
+    ) -> Awaitable[bool]: ...
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,8 @@ class GrantContext:
     params: Mapping[str, str]
     now: float
     verify_password: PasswordCheck
+    dpop_jkt: str | None = None
+    """The key of the request's checked DPoP proof (RFC 9449 §5), if it carried one."""
 
     @property
     def instant(self) -> datetime:

@@ -32,8 +32,8 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
             kept.append(policy)
             pool_used = pool_used or pool
     if pool_used is None:
-        if not verified:
-            await ctx.verify_password(None, password)  # same cost for unknown users
+        if not verified:  # an unknown user costs what a known one does
+            await ctx.verify_password(None, password, like=_sample_hash(client.targets))
         raise InvalidGrant("invalid username or password")
     narrowed = replace(client, targets=tuple(kept), policy=kept[0])
     held = ctx.snapshot.user_scopes(client.policy.namespace, pool_used.name, username)
@@ -48,3 +48,13 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
         scope=scope,
         audience=narrowed.audience,
     )
+
+
+def _sample_hash(targets: tuple[PolicyView, ...]) -> str | None:
+    """A hash of the first pool that has users: the decoy for an unknown user is made
+    like it (same algorithm and cost)."""
+    for policy in targets:
+        if policy.pool is not None:
+            for hashed in policy.pool.users.values():
+                return hashed
+    return None

@@ -2,15 +2,27 @@
 
 Refresh tokens rotate on every use; the chain lives for ``refresh.ttl`` from
 its first issue and at most ``refresh.maxCount`` refreshes. Presenting a token
-that was already rotated revokes the whole chain.
+that was already rotated revokes the whole chain: every refresh and opaque access token
+stored in it, and the JWT access tokens minted in it (their ``jti`` goes on the deny
+list). The rotation itself (the old token used, its successors stored) is one atomic
+step of the store, done when the new tokens are minted: of several requests racing with
+one refresh token, one wins, and once any other one is told of the reuse, the winner's
+new tokens are dead too.
+
+With ``refresh.reuseGracePeriod``, a token presented again within that time of its
+rotation (a retry after a lost response) is not a reuse: the retry's answer replaces the
+earlier one, whose tokens die (its refresh token becomes a used one, so presenting it
+later is a reuse). One branch of the chain is live at any time, however many retries
+race. Once the earlier answer was used, or after the period, it is a reuse as without it.
 """
 
-from dataclasses import replace
+from collections.abc import Sequence
 
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
 from gatekey.issuer.grants.context import Chain, Client, Grant, GrantContext
+from gatekey.issuer.grants.principal import held_scopes, still_reached
 from gatekey.issuer.scopes import narrow_scope, parse_scope
-from gatekey.issuer.store.base import TokenRecord, token_digest
+from gatekey.issuer.store.base import ChainJwt, TokenRecord, TokenStore, token_digest
 from gatekey.operator.model import duration_seconds
 
 
@@ -23,26 +35,72 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     record = await ctx.store.get(digest)
     _check(record, client, ctx.now)
     assert record is not None
-    if record.used:
-        await ctx.store.revoke_chain(record.chain_id)
-        raise InvalidGrant("refresh token was already used; its chain is revoked")
-    held = _held(client, record, ctx)
+    if record.used and not _within_grace(record, client, ctx.now):
+        await revoke_chain(ctx.store, record.chain_id)
+        raise reused()
+    if record.jkt and record.jkt != ctx.dpop_jkt:
+        # RFC 9449 §5: a refresh token bound to a key needs a proof of that key.
+        raise InvalidGrant("the refresh token is bound to a DPoP key this request did not prove")
+    narrowed, audience = still_reached(client, record.audience)
+    held = held_scopes(narrowed, record.username, ctx.snapshot)
     scope = narrow_scope(parse_scope(ctx.params.get("scope")), record.scope, held)
-    audience = tuple(a for a in record.audience if a in set(client.audience))
-    if not audience:
-        raise InvalidGrant("the client no longer reaches any target of this token")
-    if not await ctx.store.use_refresh(digest):
-        raise InvalidGrant("refresh token was already used")
-    targets = tuple(p for p in client.targets if p.target.audience in audience) or client.targets
     return Grant(
-        client=replace(client, targets=targets, policy=targets[0]),
+        client=narrowed,
         grant_type="refresh_token",
         subject=record.subject,
         username=record.username,
         scope=scope,
         audience=audience,
-        chain=Chain(record.chain_id, record.chain_started_at, record.refresh_count + 1),
+        chain=Chain(
+            record.chain_id, record.chain_started_at, record.refresh_count + 1, rotates=digest
+        ),
+        jkt=record.jkt or None,
     )
+
+
+async def rotate(
+    grant: Grant, ctx: GrantContext, records: Sequence[TokenRecord], jwts: Sequence[ChainJwt]
+) -> None:
+    """Store the successors of the refresh token ``grant.chain.rotates`` in one atomic step
+    of the store: a rotation, or within the grace period the replacement of the answer a
+    retry did not get. Else (a reuse, or the chain was revoked meanwhile) revoke the chain:
+    nothing minted here is stored and nothing is answered."""
+    assert grant.chain is not None
+    assert grant.chain.rotates is not None
+    digest, store = grant.chain.rotates, ctx.store
+    if await store.rotate(digest, *records, jwts=jwts, now=ctx.now):
+        return
+    grace = grace_seconds(grant.client)
+    if grace:
+        denied = await store.replace_rotation(digest, *records, jwts=jwts, now=ctx.now, grace=grace)
+        if denied is not None:
+            for jti, until in denied.items():
+                await store.publish({"type": "deny", "jti": jti, "until": until})
+            return
+    await revoke_chain(store, grant.chain.chain_id)
+    raise reused()
+
+
+def grace_seconds(client: Client) -> int:
+    """``refresh.reuseGracePeriod`` of the client's settings, in seconds."""
+    return duration_seconds(client.token.refresh.reuse_grace_period)
+
+
+def _within_grace(record: TokenRecord, client: Client, now: float) -> bool:
+    """A rotated token presented again soon enough to be a retry (the store decides for
+    good, atomically: this only spares a doomed mint)."""
+    return record.used_at is not None and now < record.used_at + grace_seconds(client)
+
+
+def reused() -> InvalidGrant:
+    """The answer to a refresh token presented a second time."""
+    return InvalidGrant("refresh token was already used; its chain is revoked")
+
+
+async def revoke_chain(store: TokenStore, chain_id: str) -> None:
+    """Revoke a chain in the store, then tell every replica of the JWTs it denied."""
+    for jti, until in (await store.revoke_chain(chain_id)).items():
+        await store.publish({"type": "deny", "jti": jti, "until": until})
 
 
 def _check(record: TokenRecord | None, client: Client, now: float) -> None:
@@ -51,6 +109,7 @@ def _check(record: TokenRecord | None, client: Client, now: float) -> None:
         record is None
         or record.kind != "refresh"
         or record.client_id != client.client_id
+        or (record.namespace and record.namespace != client.policy.namespace)
         or record.token_type != client.endpoint.type
         or record.management != client.endpoint.management
     ):
@@ -63,24 +122,3 @@ def _check(record: TokenRecord | None, client: Client, now: float) -> None:
     limit = client.token.refresh.max_count
     if limit and record.refresh_count >= limit:
         raise InvalidGrant("refresh limit reached for this token")
-
-
-def _held(client: Client, record: TokenRecord, ctx: GrantContext) -> frozenset[str]:
-    """What the principal holds now: roles taken away since the grant are dropped.
-
-    A user removed from the pool can no longer refresh.
-    """
-    if record.username is None:
-        return client.held_scopes
-    pools = {
-        p.pool.name: p.namespace
-        for p in client.targets
-        if p.pool is not None and record.username in p.pool.users
-    }
-    if not pools:
-        raise InvalidGrant("the user is no longer in the authentication pool")
-    return frozenset(
-        scope
-        for name, namespace in pools.items()
-        for scope in ctx.snapshot.user_scopes(namespace, name, record.username)
-    )

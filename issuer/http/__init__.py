@@ -1,1 +1,1 @@
-"""The aiohttp adapter: requests in, OAuth responses out (DESIGN §4)."""
+"""The aiohttp adapter: requests in, OAuth responses out (docs/api.md)."""

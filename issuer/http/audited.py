@@ -1,5 +1,5 @@
 """The frame every OAuth endpoint runs in: errors become RFC 6749 §5.2 bodies, and each
-request writes one audit line (DESIGN §7)."""
+request writes one audit line (docs/contract.md)."""
 
 import time
 from collections.abc import Awaitable, Callable
@@ -12,7 +12,7 @@ from gatekey.issuer.errors import InvalidClient, InvalidGrant, OAuthError, Tempo
 from gatekey.issuer.http.responses import error_response
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.store.base import StoreUnavailable
-from gatekey.issuer.throttle import pause, throttle_keys
+from gatekey.issuer.throttle import Attempt, pause
 
 Work = Callable[[web.Request, audit.AuditEntry], Awaitable[web.StreamResponse]]
 
@@ -29,11 +29,14 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
         response: web.StreamResponse | None = None
         try:
             response = await work(request, entry)
-            await runtime.throttle.succeeded(_keys(entry))
+            await runtime.throttle.succeeded(_attempt(runtime, entry))
         except OAuthError as error:
             entry.error = error.error
             if _counts_as_failure(error, entry):
-                await pause(await runtime.throttle.failed(_keys(entry), runtime.clock()))
+                delay = await runtime.throttle.failed(
+                    _attempt(runtime, entry), isinstance(error, InvalidClient), runtime.clock()
+                )
+                await pause(delay)
             response = error_response(error)
         except StoreUnavailable:
             unavailable = TemporarilyUnavailable("the token store is unavailable")
@@ -56,12 +59,18 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
 
 
 def admit(runtime: Runtime, entry: audit.AuditEntry) -> None:
-    """Refuse the request (429) if its client, user or address is blocked."""
-    runtime.throttle.check(_keys(entry), runtime.clock())
+    """Refuse the request (429) if its client or user is blocked from its address, or its
+    address is blocked from trying unknown client ids."""
+    runtime.throttle.check(_attempt(runtime, entry), runtime.clock())
 
 
-def _keys(entry: audit.AuditEntry) -> list[str]:
-    return throttle_keys(entry.client_id, entry.username, entry.source)
+def _attempt(runtime: Runtime, entry: audit.AuditEntry) -> Attempt:
+    snapshot = runtime.snapshots.current
+    client_id = entry.client_id
+    known = client_id is not None and (
+        client_id in snapshot.proxy_keys or client_id in snapshot.credentials
+    )
+    return Attempt(client_id, known, entry.username, entry.source or "unknown")
 
 
 def _counts_as_failure(error: OAuthError, entry: audit.AuditEntry) -> bool:

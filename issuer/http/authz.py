@@ -5,22 +5,36 @@ sub-path, since Envoy appends the original path) and Traefik ``ForwardAuth``
 call it with the client's ``Authorization`` header. 200 carries the identity
 headers; 401 follows RFC 6750 §3 (a bare ``Bearer`` challenge when no token
 came, ``error="invalid_token"`` for a bad one); 403 is a valid token that is not
-meant for this proxy, or an unknown proxy.
+meant for this proxy (with ``error="insufficient_scope"``, RFC 6750 §3.1), or an
+unknown proxy (no challenge: no token could help).
+
+The proxy is named as :mod:`gatekey.issuer.proxies` says. A token passes only for a
+proxy of the namespace it was minted in: ``aud`` values (``ApiProxy/orders``) carry
+no namespace, so the namespace comes from the key that signed the token or the
+client it was stored for.
 """
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer.clock import instant
+from gatekey.issuer.dpop import InvalidProof
+from gatekey.issuer.http.dpop import checked, dpop_challenge, proof_of
+from gatekey.issuer.http.responses import bearer_challenge
+from gatekey.issuer.proxies import ProxyName, home_namespace, parse_proxy
+from gatekey.issuer.routes import CompiledRoutes, normalise_path
 from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.verification import InvalidToken, Verified
+from gatekey.operator.model import Target
 
 PROXY_HEADER = "X-Gatekey-Proxy"
 USER_HEADER = "X-Authenticated-UserId"
 ROLES_HEADER = "X-Authenticated-UserRoles"
 CLIENT_HEADER = "X-Authenticated-ClientId"
-REALM = 'Bearer realm="gatekey"'
+REALM = bearer_challenge()
+AUTHZ_PREFIX = "/authz/"
 
 
 def authz_handler(runtime: Runtime) -> Handler:
@@ -32,25 +46,52 @@ def authz_handler(runtime: Runtime) -> Handler:
         counter.labels("/authz", "", str(response.status)).inc()
         return response
 
+    settings = runtime.settings
+    configured = [parse_proxy(p) for p in settings.proxies]
+    if None in configured:
+        raise ValueError(f"--proxy: not a proxy name: {settings.proxies}")
+    allowed = [p for p in configured if p is not None]
+    sidecar = allowed[0] if len(allowed) == 1 else None
+
     async def _check(request: web.Request) -> web.StreamResponse:
         header = request.headers.get("Authorization", "").strip()
         if not header:
             return web.Response(status=401, headers={"WWW-Authenticate": REALM})
         scheme, _, rest = header.partition(" ")
-        token = rest.strip() if scheme.lower() == "bearer" else header
-        configured = runtime.settings.proxies
-        fallback = configured[0] if len(configured) == 1 else ""
-        proxy = (request.headers.get(PROXY_HEADER) or fallback).strip().removeprefix("ApiProxy/")
+        scheme = scheme.lower()
+        token = rest.strip() if scheme in ("bearer", "dpop") else header
         snapshot, now = runtime.snapshots.current, runtime.clock()
-        if proxy not in snapshot.proxies or (configured and proxy not in configured):
+        raw = request.headers.get(PROXY_HEADER)
+        named = sidecar if raw is None else parse_proxy(raw)
+        home = home_namespace(settings.home_namespace, snapshot.namespaces)
+        proxy = _allowed(named, allowed, home)
+        if proxy is None or proxy not in snapshot.proxies:
             return web.Response(status=403)
         try:
             verified = await runtime.verifier.verify(token, snapshot, now)
         except InvalidToken as exc:
-            challenge = f'{REALM}, error="invalid_token", error_description="{exc}"'
+            challenge = bearer_challenge("invalid_token", str(exc))
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         if not _covers(verified, proxy, snapshot, now):
-            return web.Response(status=403)
+            challenge = bearer_challenge("insufficient_scope", f"the token is not for {proxy[1]}")
+            return web.Response(status=403, headers={"WWW-Authenticate": challenge})
+        if verified.jkt or scheme == "dpop":
+            trusted = sidecar is not None or settings.trusts(request.remote)
+            refused = await _dpop_refusal(request, verified, token, scheme, trusted, runtime, now)
+            if refused is not None:
+                return refused
+        routes = _routes_for(verified, proxy, snapshot)
+        if routes is not None:
+            trusted = sidecar is not None or settings.trusts(request.remote)
+            method, raw_path = _original_request(request, settings, trusted=trusted)
+            path = None if raw_path is None else normalise_path(raw_path)
+            decision = routes.decide(
+                method, path, frozenset(verified.scope), lambda: _claims(verified, snapshot)
+            )
+            if not decision.allowed:
+                scope = " ".join(decision.required) or None
+                challenge = bearer_challenge("insufficient_scope", scope=scope)
+                return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         return web.Response(
             status=200,
             headers={
@@ -63,16 +104,121 @@ def authz_handler(runtime: Runtime) -> Handler:
     return handle
 
 
-def _covers(token: Verified, proxy: str, snapshot: Snapshot, now: float) -> bool:
-    """The token's audience reaches ``proxy`` directly or through a group it belongs to now;
-    for a Credential, its ACL still does too."""
-    reach = {f"ApiProxy/{proxy}", *snapshot.proxy_groups.get(proxy, ())}
+def _allowed(
+    named: ProxyName | None, allowed: list[ProxyName], home: str
+) -> tuple[str, str] | None:
+    """The ``(namespace, name)`` checked for, if it is one this issuer may check for."""
+    if named is None:
+        return None
+    proxy = named.resolve(home)
+    if allowed and proxy not in [p.resolve(home) for p in allowed]:
+        return None
+    return proxy
+
+
+def _routes_for(
+    token: Verified, proxy: tuple[str, str], snapshot: Snapshot
+) -> CompiledRoutes | None:
+    """The rules of the policy the token reaches the proxy through: the one that minted
+    it (Policy mode), or the ACL-mode policy of the first target in its audience that
+    covers the proxy, the ApiProxy itself before its groups."""
+    if token.management == "Policy":
+        key = snapshot.proxy_keys.get(token.client_id)
+        policy = None if key is None else key.policies.get(token.token_type)
+        return None if policy is None else policy.routes
+    namespace, name = proxy
+    for audience in [f"ApiProxy/{name}", *sorted(snapshot.proxy_groups.get(proxy, ()))]:
+        if audience in token.audience:
+            kind, _, target = audience.partition("/")
+            policy = snapshot.acl_policies.get((Target(namespace, kind, target), token.token_type))
+            if policy is not None:
+                return policy.routes
+    return None
+
+
+def _original_request(
+    request: web.Request, settings: IssuerSettings, *, trusted: bool
+) -> tuple[str, str | None]:
+    """The method and the target (path and query, as sent) of the request the gateway
+    checks; None when no believable one came.
+
+    nginx and Traefik send them in headers, believed only from a trusted proxy or a
+    sidecar's own gateway; Envoy's ext_authz appends the path to ``/authz`` and keeps
+    the method, which no header can change."""
+    headers = request.headers
+    if trusted:
+        for uri_header, method_header in settings.original_request_headers:
+            uri = headers.get(uri_header)
+            if uri is not None:
+                return headers.get(method_header, request.method).strip().upper(), uri.strip()
+    raw = request.raw_path
+    if raw.startswith(AUTHZ_PREFIX):
+        return request.method, raw[len(AUTHZ_PREFIX) - 1 :]
+    return request.method, None
+
+
+async def _dpop_refusal(
+    request: web.Request,
+    token: Verified,
+    access_token: str,
+    scheme: str,
+    trusted: bool,
+    runtime: Runtime,
+    now: float,
+) -> web.Response | None:
+    """RFC 9449 §7: a bound token comes as ``Authorization: DPoP`` with a fresh proof of
+    its key, made for the method and URL the gateway reports and hashing this token."""
+    if token.jkt is None:
+        return _dpop_401("invalid_token", "the token is not bound to a DPoP key")
+    if scheme != "dpop":
+        return _dpop_401("invalid_token", "a DPoP-bound token goes in Authorization: DPoP")
+    method, target = _original_request(request, runtime.settings, trusted=trusted)
+    if target is None:
+        return _dpop_401("invalid_dpop_proof", "the request checked is unknown")
+    headers = request.headers
+    forwarded = trusted and "X-Forwarded-Host" in headers
+    host = headers["X-Forwarded-Host"] if forwarded else request.host
+    proto = headers.get("X-Forwarded-Proto", "http") if forwarded else request.scheme
+    url = f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}{target}"
+    try:
+        proof = proof_of(request)
+        if proof is None:
+            return _dpop_401("invalid_dpop_proof", "a DPoP proof is required")
+        checked_proof = await checked(
+            runtime.store, proof, method=method, urls=(url,), now=now, access_token=access_token
+        )
+    except InvalidProof as exc:
+        return _dpop_401("invalid_dpop_proof", str(exc))
+    if checked_proof.jkt != token.jkt:
+        return _dpop_401("invalid_dpop_proof", "the proof's key is not the token's")
+    return None
+
+
+def _dpop_401(error: str, description: str) -> web.Response:
+    return web.Response(
+        status=401, headers={"WWW-Authenticate": dpop_challenge(error, description)}
+    )
+
+
+def _claims(token: Verified, snapshot: Snapshot) -> dict[str, str]:
+    """The current Credential Metadata of the token's client, by key."""
+    cred = snapshot.credentials.get(token.client_id)
+    return {} if cred is None else {c.key: c.value for c in cred.claims}
+
+
+def _covers(token: Verified, proxy: tuple[str, str], snapshot: Snapshot, now: float) -> bool:
+    """The token was minted in the proxy's namespace, and its audience reaches the proxy
+    directly or through a group it belongs to now; for a Credential, its ACL still does."""
+    namespace, name = proxy
+    if token.namespace != namespace:
+        return False
+    reach = {f"ApiProxy/{name}", *snapshot.proxy_groups.get(proxy, ())}
     if reach.isdisjoint(token.audience):
         return False
     if token.management == "Policy":
         return True
     cred = snapshot.credentials.get(token.client_id)
-    if cred is None:
+    if cred is None or cred.namespace != namespace:
         return False
     acl = {f"{e.kind}/{e.name}" for e in cred.acl_at(instant(now))}
     return not reach.isdisjoint(acl)

@@ -10,9 +10,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gatekey.issuer.client_assertion import ALGORITHMS
+from gatekey.issuer.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from gatekey.issuer.runtime import Runtime
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+TOKEN_AUTH_METHODS = [*AUTH_METHODS, "private_key_jwt"]
 GRANT_TYPES = ["client_credentials", "password", "refresh_token"]
 
 
@@ -36,7 +39,9 @@ def metadata_handler(runtime: Runtime, base: str) -> Handler:
             "revocation_endpoint": f"{url}/revoke",
             "grant_types_supported": GRANT_TYPES,
             "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": AUTH_METHODS,
+            "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+            "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+            "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
             "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
             "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
             "scopes_supported": sorted(runtime.snapshots.current.scopes),

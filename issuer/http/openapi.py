@@ -23,7 +23,9 @@ def _json(name: str, description: str) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "RFC 6749 §5.2 error",
-        401: "invalid_client (WWW-Authenticate: Basic when Basic was used)",
+        403: "insufficient_scope (RFC 6750 §3.1, WWW-Authenticate: Bearer)",
+        401: "invalid_client (WWW-Authenticate: Basic); at regenerate also invalid_token (Bearer)",
+        408: "the body did not arrive in time (the connection is closed)",
         405: "method not allowed (Allow: POST)",
         413: "body over 64 KiB",
         429: "too many failed authentications (Retry-After)",
@@ -47,7 +49,7 @@ def _token_operation(base: str, leaf: str) -> dict[str, Any]:
         "requestBody": _form("TokenRequest"),
         "responses": {
             "200": _json("TokenResponse", "tokens, shaped by the Token Management Settings"),
-            **_errors(400, 401, 413, 429, 500, 503),
+            **_errors(400, 401, 408, 413, 429, 500, 503),
         },
     }
     get = {
@@ -96,7 +98,7 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _form("ClientCredentials"),
                 "responses": {
                     "200": _json("TokenResponse", "the new JWT"),
-                    **_errors(400, 401, 413, 429, 500, 503),
+                    **_errors(400, 401, 403, 408, 413, 429, 500, 503),
                 },
             }
         }
@@ -108,7 +110,7 @@ def _paths() -> dict[str, Any]:
                 "requestBody": _form("TokenParameter"),
                 "responses": {
                     "200": _json("Introspection", "active or not"),
-                    **_errors(400, 401, 413, 429, 500, 503),
+                    **_errors(400, 401, 408, 413, 429, 500, 503),
                 },
             }
         }
@@ -123,7 +125,7 @@ def _paths() -> dict[str, Any]:
                         "description": "revoked, or unknown",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    **_errors(400, 401, 413, 429, 500, 503),
+                    **_errors(400, 401, 408, 413, 429, 500, 503),
                 },
             }
         }
@@ -141,8 +143,15 @@ def _paths() -> dict[str, Any]:
         }
         paths[f"{base}/.well-known/oauth-authorization-server"] = {
             "get": {
-                "summary": "RFC 8414 authorization server metadata",
+                "summary": "RFC 8414 authorization server metadata (appended form)",
                 "operationId": f"metadata_{tag}",
+                "responses": {"200": _json("Metadata", "metadata")},
+            }
+        }
+        paths[f"/.well-known/oauth-authorization-server{base}"] = {
+            "get": {
+                "summary": "RFC 8414 §3.1 authorization server metadata",
+                "operationId": f"metadata_rfc8414_{tag}",
                 "responses": {"200": _json("Metadata", "metadata")},
             }
         }

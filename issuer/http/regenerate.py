@@ -2,23 +2,27 @@
 
 The JWT comes as ``Authorization: Bearer``; the client credentials of the same
 client in the form body, the real secret (never the seed's ``-``: a stolen JWT
-must not be renewable forever). The new token keeps subject, scope and
-audience (narrowed to what the client still reaches), with a new ``jti`` and
-fresh ``iat``/``exp``; the old one is denied.
-"""
+must not be renewable forever). The decision is :mod:`gatekey.issuer.grants.regenerate`'s;
+the new token has a new ``jti`` and fresh ``iat``/``exp``; the old one is denied.
 
-from dataclasses import replace
+The Bearer token is answered as a protected resource would (RFC 6750 §3): none is a
+401 with a bare ``Bearer`` challenge, an expired, revoked or malformed one 401
+``invalid_token``, one whose targets the client no longer reaches 403
+``insufficient_scope``. A valid token that cannot be continued (another client's, or
+its user left the pool) is the grant's 400 ``invalid_grant``.
+"""
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
 from gatekey.issuer.clients import resolve_client
-from gatekey.issuer.errors import InvalidGrant, InvalidRequest
-from gatekey.issuer.grants.context import Endpoint, Grant, GrantContext
+from gatekey.issuer.errors import InsufficientScope, InvalidBearerToken, TargetsUnreached
+from gatekey.issuer.grants import regenerate
+from gatekey.issuer.grants.context import Endpoint, GrantContext
 from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.requests import read_client_form
-from gatekey.issuer.http.responses import json_response
+from gatekey.issuer.http.responses import bearer_challenge, json_response
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.verification import InvalidToken
 
@@ -27,42 +31,36 @@ def regenerate_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
     """Regeneration for the JWT ``endpoint``."""
 
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
-        params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
+        params, presented = await read_client_form(request, runtime.settings)
         entry.client_id, entry.grant = presented.client_id, "regenerate"
         admit(runtime, entry)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise InvalidRequest("the JWT to regenerate goes in Authorization: Bearer")
+            entry.error = "invalid_request"
+            return json_response(
+                {
+                    "error": "invalid_request",
+                    "error_description": "the JWT to regenerate goes in Authorization: Bearer",
+                },
+                401,
+                {"WWW-Authenticate": bearer_challenge()},
+            )
         snapshot, now = runtime.snapshots.current, runtime.clock()
         ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
         client = resolve_client(snapshot, endpoint, presented, ctx.instant)
+        entry.secret = client.secret
         try:
             old = await runtime.verifier.verify(token.strip(), snapshot, now)
         except InvalidToken as exc:
-            raise InvalidGrant(f"the token cannot be regenerated: {exc}") from None
-        if (old.client_id, old.token_type, old.management) != (
-            client.client_id,
-            "JWT",
-            endpoint.management,
-        ):
-            raise InvalidGrant("the token was not issued to this client at this endpoint")
-        reach = set(client.audience)
-        audience = tuple(a for a in old.audience if a in reach)
-        targets = tuple(p for p in client.targets if p.target.audience in audience)
-        if not targets:
-            raise InvalidGrant("the client no longer reaches any target of this token")
-        grant = Grant(
-            client=replace(client, targets=targets, policy=targets[0]),
-            grant_type="regenerate",
-            subject=old.subject,
-            username=old.username,
-            scope=old.scope,
-            audience=audience,
-        )
+            raise InvalidBearerToken(f"the token cannot be regenerated: {exc}") from None
+        try:
+            grant = regenerate.decide(client, ctx, old)
+        except TargetsUnreached as exc:
+            raise InsufficientScope(exc.description) from None
         minted = await runtime.minter.mint(grant, ctx, refresh=False)
         if old.jti is not None:
             await runtime.revoke_jwt(old.jti, old.expires_at)
-        entry.principal, entry.scope, entry.jti = old.subject, " ".join(old.scope), minted.jti
+        entry.principal, entry.scope, entry.jti = grant.subject, " ".join(grant.scope), minted.jti
         entry.result = "issued"
         return json_response(minted.body)
 

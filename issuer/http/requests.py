@@ -1,23 +1,52 @@
-"""Reading requests: the form body within its size limit, and the client it authenticates."""
+"""Reading requests: the form body within its size and time limits, and the client it
+authenticates.
+
+Parameters travel in an ``application/x-www-form-urlencoded`` body (RFC 6749 §3.2).
+URL parameters are accepted only by ``GET`` on the four token endpoints, and only for
+a policy with ``allowUrlParameters``; everywhere else they are refused, so that a
+client never believes a parameter was read when it was not.
+"""
+
+import asyncio
 
 from aiohttp import web
 
 from gatekey.issuer.clients import Presented
-from gatekey.issuer.errors import InvalidRequest
+from gatekey.issuer.errors import InvalidRequest, RequestTimeout
 from gatekey.issuer.http.client_auth import presented_client
 from gatekey.issuer.http.form import is_form, parse_params
+from gatekey.issuer.settings import IssuerSettings
+
+URL_PARAMETERS = (
+    "URL parameters are not accepted on POST: send them in an "
+    "application/x-www-form-urlencoded body (only GET on /auth|/credential /jwt and /token, "
+    "for a policy with allowUrlParameters, reads the query string)"
+)
 
 
-async def read_form(request: web.Request, limit: int) -> dict[str, str]:
-    """The parameters of a form POST; 400 ``invalid_request`` for any other body, 413 if too big."""
+async def read_form(request: web.Request, settings: IssuerSettings) -> dict[str, str]:
+    """The parameters of a form POST: 400 ``invalid_request`` for any other body or for
+    URL parameters, 413 if too big, 408 if the body does not arrive in time."""
+    if request.query_string:
+        raise InvalidRequest(URL_PARAMETERS)
     if not is_form(request.headers.get("Content-Type", "")):
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+    limit = settings.max_body_bytes
     if (request.content_length or 0) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
-    return parse_params(await request.read())
+    try:
+        async with asyncio.timeout(settings.body_timeout):
+            body = await request.read()
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the body did not arrive within {settings.body_timeout:g} s"
+        ) from None
+    return parse_params(body)
 
 
-async def read_client_form(request: web.Request, limit: int) -> tuple[dict[str, str], Presented]:
+async def read_client_form(
+    request: web.Request, settings: IssuerSettings
+) -> tuple[dict[str, str], Presented]:
     """The form parameters and the client credentials they (or a Basic header) carry."""
-    params = await read_form(request, limit)
+    params = await read_form(request, settings)
     return params, presented_client(request.headers.get("Authorization"), params)

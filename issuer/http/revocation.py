@@ -1,18 +1,19 @@
 """Token revocation, RFC 7009, at ``/auth/revoke`` and ``/credential/revoke``.
 
 An opaque access token is revoked; a refresh token takes its whole chain with
-it; a JWT's ``jti`` goes on the deny list until its ``exp``. Unknown and
-invalid tokens get 200 (RFC 7009 §2.2); a token of another client is refused
-(§2.1); a store failure is 503, never a false success.
+it (the JWT access tokens minted in it included); a JWT's ``jti`` goes on the deny
+list until its ``exp``. Unknown and invalid tokens get 200 (RFC 7009 §2.2); a token
+of another client is refused (§2.1); a store failure is 503, never a false success.
 """
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
-from gatekey.issuer.clients import authenticate_caller
+from gatekey.issuer.clients import authenticated_caller
 from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest, UnauthorizedClient
+from gatekey.issuer.grants.refresh_token import revoke_chain
 from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.requests import read_client_form
 from gatekey.issuer.http.responses import json_response
@@ -26,11 +27,11 @@ def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
     """The RFC 7009 endpoint under ``base``."""
 
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
-        params, presented = await read_client_form(request, runtime.settings.max_body_bytes)
+        params, presented = await read_client_form(request, runtime.settings)
         entry.client_id = presented.client_id
         admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
-        caller = authenticate_caller(snapshot, management, presented, instant(now))
+        caller, entry.secret = authenticated_caller(snapshot, management, presented, instant(now))
         token = params.get("token")
         if token is None:
             raise InvalidRequest("token is required")
@@ -45,8 +46,8 @@ def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
                 return "unknown"
             if record.client_id != caller:
                 raise UnauthorizedClient("the token was issued to another client")
-            if record.kind == "refresh":
-                await store.revoke_chain(record.chain_id)
+            if record.kind == "refresh":  # with the JWTs minted in its chain (§2.1)
+                await revoke_chain(store, record.chain_id)
             else:
                 await store.revoke(record.digest)
             return "revoked"

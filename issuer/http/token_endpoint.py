@@ -1,20 +1,24 @@
 """The four token endpoints: ``/auth/jwt|token`` and ``/credential/jwt|token``.
 
-RFC 6749 §3.2 (the endpoint), §5 (responses); DESIGN §4. The handler reads the
+RFC 6749 §3.2 (the endpoint), §5 (responses); docs/api.md. The handler reads the
 request, authenticates the client, runs the grant and mints the tokens; every
 outcome writes one audit line.
 """
+
+from dataclasses import replace
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
 from gatekey.issuer.clients import authenticate, policy_for_url_parameters
-from gatekey.issuer.errors import InvalidRequest, UnsupportedGrantType
+from gatekey.issuer.dpop import InvalidProof
+from gatekey.issuer.errors import InvalidDPoPProof, InvalidRequest, UnsupportedGrantType
 from gatekey.issuer.grants import GRANTS
-from gatekey.issuer.grants.context import Endpoint, GrantContext
+from gatekey.issuer.grants.context import Client, Endpoint, GrantContext
 from gatekey.issuer.http.audited import admit, audited
-from gatekey.issuer.http.client_auth import presented_client
+from gatekey.issuer.http.client_auth import presented_client, prove_assertion
+from gatekey.issuer.http.dpop import checked, proof_of
 from gatekey.issuer.http.form import parse_params
 from gatekey.issuer.http.requests import read_form
 from gatekey.issuer.http.responses import json_response
@@ -39,7 +43,7 @@ async def _issue(
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
         params = parse_params(request.query_string)
     else:
-        params = await read_form(request, runtime.settings.max_body_bytes)
+        params = await read_form(request, runtime.settings)
     presented = presented_client(request.headers.get("Authorization"), params)
     grant_type = params.get("grant_type")
     entry.client_id, entry.grant = presented.client_id, grant_type
@@ -47,6 +51,9 @@ async def _issue(
         entry.username = params.get("username")
     admit(runtime, entry)
     now = runtime.clock()
+    presented = await prove_assertion(
+        presented, snapshot, endpoint, runtime.settings.issuer_url, runtime.store, now
+    )
     ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
     if request.method == "GET":
         policy = policy_for_url_parameters(snapshot, endpoint, presented.client_id, ctx.instant)
@@ -60,10 +67,36 @@ async def _issue(
     client = authenticate(
         snapshot, endpoint, presented, grant_type, ctx.instant, params.get("resource")
     )
+    entry.secret = client.secret
+    ctx = replace(ctx, dpop_jkt=await _proven_key(runtime, request, client, now))
     grant = await decide(client, ctx)
+    if grant.jkt is None and ctx.dpop_jkt and client.policy.token.binding != "None":
+        grant = replace(grant, jkt=ctx.dpop_jkt)
     entry.principal = grant.subject
     minted = await runtime.minter.mint(grant, ctx)
     entry.scope = " ".join(grant.scope)
     entry.result = "issued"
     entry.jti = minted.jti
     return json_response(minted.body)
+
+
+async def _proven_key(
+    runtime: Runtime, request: web.Request, client: Client, now: float
+) -> str | None:
+    """The key a DPoP proof of this request proves (RFC 9449 §5), checked whatever the
+    policy says (a bound refresh token stays bound); None without a proof, which a
+    ``DPoPRequired`` policy refuses."""
+    try:
+        proof = proof_of(request)
+        if proof is None:
+            if client.policy.token.binding == "DPoPRequired":
+                raise InvalidDPoPProof("this client's tokens need a DPoP proof (RFC 9449)")
+            return None
+        # The URL the client may have written: the issuer's own, or what it connected to.
+        urls = (
+            runtime.settings.issuer_url.rstrip("/") + request.path,
+            f"{request.scheme}://{request.host}{request.path}",
+        )
+        return (await checked(runtime.store, proof, method=request.method, urls=urls, now=now)).jkt
+    except InvalidProof as exc:
+        raise InvalidDPoPProof(str(exc)) from None

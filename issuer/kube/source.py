@@ -107,12 +107,17 @@ class ClusterSource:
             self._dirty.clear()
             if not self.synced:
                 continue
-            snapshot = await asyncio.to_thread(
-                build_snapshot,
-                list(self.objects.values()),
-                self.runtime.settings.token_management,
-                self._cache,
-            )
+            try:
+                snapshot = await asyncio.to_thread(
+                    build_snapshot,
+                    list(self.objects.values()),
+                    self.runtime.settings.token_management,
+                    self._cache,
+                )
+            except Exception:  # a bug must not end the loop: later changes still count
+                self.runtime.metrics.reloaded(False, 0)
+                _log.exception("rebuild failed; the last good configuration keeps serving")
+                continue
             for problem in snapshot.errors:
                 _log.error("object skipped: %s", problem)
             self.runtime.swap(snapshot)

@@ -3,6 +3,13 @@
 Resumes from the last ``resourceVersion`` seen (bookmarks included), lists
 again on ``410 Gone``, and backs off on errors; the caller keeps serving what
 it has meanwhile. No blocking client runs on the event loop.
+
+Events are read one line each (the API server's JSON watch stream) with a cap
+far above any object the API server stores: a Secret may hold 1 MiB of data,
+which is 1.4 MiB as base64 in an event, and etcd takes requests of up to
+1.5 MiB, whose JSON can grow several times by string escaping. aiohttp's default
+line limit (128 KiB high-water mark, raised as ``LineTooLong``, which is not a
+``ClientError``) used to end every watch silently.
 """
 
 import asyncio
@@ -13,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiohttp.http_exceptions import LineTooLong
 
 from gatekey.issuer.kube.access import ApiAccess
 
@@ -21,6 +29,9 @@ _log = logging.getLogger("gatekey.kube.watch")
 PAGE = 500
 WATCH_SECONDS = 290
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""The longest watch event read: a 1.5 MiB object (etcd's request limit) with every
+byte escaped as ``\\u00XX`` is 9 MiB of JSON; no accepted object comes near the cap."""
 
 Listing = Callable[[str, str, list[dict[str, Any]]], None]
 """(namespace, resource, every object) after a complete list."""
@@ -32,6 +43,10 @@ class Gone(Exception):
     """410: the resourceVersion is too old; list again."""
 
 
+class WatchError(Exception):
+    """An ``ERROR`` event other than 410, with the API server's message."""
+
+
 @dataclass
 class WatchState:
     """What ``/readyz`` reports about one watch."""
@@ -39,6 +54,8 @@ class WatchState:
     synced: bool = False
     healthy: bool = False
     failures: int = 0
+    """Consecutive failures; the backoff grows with them."""
+    last_error: str = ""
 
 
 class ObjectWatch:
@@ -71,22 +88,27 @@ class ObjectWatch:
             try:
                 if version is None:
                     version = await self._list()
-                version = await self._watch(version)
+                version, lines = await self._watch(version)
                 self.state.failures = 0
+                if not lines:
+                    # A stream that ends at once, again and again (a proxy in the way),
+                    # must not become a busy loop against the API server.
+                    await asyncio.sleep(BACKOFF[0])
             except Gone:
                 _log.info(
                     "%s/%s: resourceVersion expired; listing again", self.namespace, self.resource
                 )
                 version = None
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            except Exception as exc:  # any failure: log, back off, retry
                 self.state.healthy = False
                 delay = BACKOFF[min(self.state.failures, len(BACKOFF) - 1)]
                 self.state.failures += 1
+                self.state.last_error = _describe(exc)
                 _log.warning(
-                    "%s/%s: %s; retrying in %.1f s",
+                    "%s/%s: watch failed (%s); retrying in %.1f s",
                     self.namespace,
                     self.resource,
-                    type(exc).__name__,
+                    self.state.last_error,
                     delay,
                 )
                 await asyncio.sleep(delay)
@@ -111,7 +133,8 @@ class ObjectWatch:
         self.state.synced = self.state.healthy = True
         return str(metadata.get("resourceVersion") or "")
 
-    async def _watch(self, version: str) -> str:
+    async def _watch(self, version: str) -> tuple[str, int]:
+        """Stream events from ``version``; the version reached and how many lines came."""
         params = {
             "watch": "1",
             "labelSelector": self.selector,
@@ -132,16 +155,32 @@ class ObjectWatch:
                 raise Gone
             response.raise_for_status()
             self.state.healthy = True
-            async for line in response.content:
+            lines = 0
+            while line := await response.content.readline(max_line_length=MAX_EVENT_BYTES):
                 if not line.strip():
                     continue
+                lines += 1
                 event = json.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     if obj.get("code") == 410:
                         raise Gone
-                    raise ValueError(f"watch error: {obj.get('message')}")
+                    raise WatchError(f"ERROR event: {obj.get('code')} {obj.get('message')}")
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self.on_change(self.namespace, self.resource, kind, obj)
-        return version
+        return version, lines
+
+
+def _describe(exc: Exception) -> str:
+    """What went wrong, without the payload: an exception's text may quote the event
+    (``LineTooLong`` quotes its first bytes, and a Secret's data is in it)."""
+    if isinstance(exc, LineTooLong):
+        return f"a watch event longer than {MAX_EVENT_BYTES} bytes"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"a watch event that is not JSON (at byte {exc.pos})"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status} {exc.message}"
+    if isinstance(exc, WatchError):
+        return str(exc)
+    return type(exc).__name__

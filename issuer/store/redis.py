@@ -1,22 +1,35 @@
 """The Redis store: several issuer replicas share tokens, chains, revocations and counters.
 
 Every token is a hash under ``gk:t:<digest>`` that expires with the token, so
-nothing outlives what it describes. Chains and grants are sets of digests.
-Rotation and revocation run as Lua scripts, so two replicas racing on one
-refresh token cannot both win. Events (a denied ``jti``, a blocked client)
-travel on a pub/sub channel that every replica listens to.
+nothing outlives what it describes. Chains and grants are sets of digests; the JWT
+ids minted in a chain are a hash ``gk:cj:<chain>`` (jti -> exp). Storing, rotation
+and revocation run as Lua scripts, so they never interleave: two replicas racing on
+one refresh token cannot both win, and a chain revoked by a reuse takes with it the
+tokens its winner just received (a rotation fails once ``gk:cr:<chain>``, the
+chain's tombstone, exists or its token is used or revoked). Blocks of the throttle
+are keys ``gk:block:<key>`` expiring with the block. Events (a denied ``jti``, a
+blocked key) travel on a pub/sub channel that every replica listens to. A rotated
+refresh token remembers what replaced it (fields ``successors``, ``successor_jwts``,
+JSON) so that a retry inside the grace period can replace that answer in one script.
 """
 
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gatekey.issuer.store.base import Event, EventHandler, StoreUnavailable, TokenRecord
+from gatekey.issuer.store.base import (
+    ChainJwt,
+    Event,
+    EventHandler,
+    StoreUnavailable,
+    TokenRecord,
+)
 
 _log = logging.getLogger("gatekey.store.redis")
 T = TypeVar("T")
@@ -26,13 +39,122 @@ CHANNEL = PREFIX + "events"
 _SEP = "\x1f"
 RECONNECT_SECONDS = 0.5
 
-# KEYS[1] = token hash. Marks an unused, unrevoked refresh token used; 1 if it did.
-_USE_REFRESH = """
-if redis.call('HGET', KEYS[1], 'kind') ~= 'refresh' then return 0 end
-if redis.call('HGET', KEYS[1], 'used') ~= '0' then return 0 end
-if redis.call('HGET', KEYS[1], 'revoked') ~= '0' then return 0 end
-redis.call('HSET', KEYS[1], 'used', '1')
+# Stores tokens and chain JWT ids. ARGV[1] = key prefix; ARGV[2] = JSON list of
+# records {d: digest, c: chain, g: grant, f: [field, value, ...], x: expire-at, absent
+# when immortal}; ARGV[3] = JSON list of JWTs {j: jti, c: chain, u: exp, x: expire-at,
+# u and x absent when immortal}. A set or hash is kept while its longest-lived member
+# lives, for ever with an immortal member. (EXPIREAT GT treats a key without expiry
+# as immortal, so a new key gets a plain EXPIREAT.)
+_STORE = """
+local function keep(key, existed, at)
+  if at == nil then redis.call('PERSIST', key)
+  elseif existed == 0 then redis.call('EXPIREAT', key, at)
+  else redis.call('EXPIREAT', key, at, 'GT') end
+end
+local function store(prefix, records, jwts)
+  for _, r in ipairs(records) do
+    local key = prefix .. 't:' .. r.d
+    redis.call('HSET', key, unpack(r.f))
+    if r.x ~= nil then redis.call('EXPIREAT', key, r.x) end
+    for _, set in ipairs({prefix .. 'chain:' .. r.c, prefix .. 'grant:' .. r.g}) do
+      local existed = redis.call('EXISTS', set)
+      redis.call('SADD', set, r.d)
+      keep(set, existed, r.x)
+    end
+  end
+  for _, j in ipairs(jwts) do
+    local key = prefix .. 'cj:' .. j.c
+    local existed = redis.call('EXISTS', key)
+    redis.call('HSET', key, j.j, j.u or '')
+    keep(key, existed, j.x)
+  end
+end
+"""
+
+_ADD = (
+    _STORE
+    + """
+store(ARGV[1], cjson.decode(ARGV[2]), cjson.decode(ARGV[3]))
 return 1
+"""
+)
+
+# KEYS[1] = the refresh token hash to rotate; ARGV[4] = now, ARGV[5] = JSON list of the
+# successors' digests, ARGV[6] = JSON list of their JWTs [jti, exp or ""]. Marks it used
+# (when, and by what replaced) and stores its successors, or writes nothing and returns
+# 0 (used, revoked, gone, or its chain has a tombstone).
+_ROTATE = (
+    _STORE
+    + """
+local state = redis.call('HMGET', KEYS[1], 'kind', 'used', 'revoked', 'chain_id')
+if state[1] ~= 'refresh' or state[2] ~= '0' or state[3] ~= '0' then return 0 end
+if redis.call('EXISTS', ARGV[1] .. 'cr:' .. state[4]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'used', '1', 'used_at', ARGV[4], 'successors', ARGV[5],
+  'successor_jwts', ARGV[6])
+store(ARGV[1], cjson.decode(ARGV[2]), cjson.decode(ARGV[3]))
+return 1
+"""
+)
+
+# The grace period. KEYS[1] = the refresh token hash; ARGV as for _ROTATE plus ARGV[7] =
+# grace seconds. Replaces the answer of its rotation: the old successors are killed
+# (refresh: used without used_at, so presenting it is a reuse; access: revoked; JWTs
+# denied), the new ones stored and remembered. Returns {'ok', jti, exp, ...} (the JWTs
+# denied), or false with nothing written.
+_REPLACE = (
+    _STORE
+    + """
+local state = redis.call('HMGET', KEYS[1], 'kind', 'used', 'revoked', 'chain_id', 'used_at',
+  'successors', 'successor_jwts')
+if state[1] ~= 'refresh' or state[2] ~= '1' or state[3] ~= '0' then return false end
+if not state[5] or state[5] == '' or not state[6] then return false end
+if tonumber(ARGV[4]) >= tonumber(state[5]) + tonumber(ARGV[7]) then return false end
+if redis.call('EXISTS', ARGV[1] .. 'cr:' .. state[4]) == 1 then return false end
+local old = cjson.decode(state[6])
+for _, d in ipairs(old) do
+  local s = redis.call('HMGET', ARGV[1] .. 't:' .. d, 'kind', 'used', 'revoked')
+  if s[1] == 'refresh' and (s[2] ~= '0' or s[3] ~= '0') then return false end
+end
+for _, d in ipairs(old) do
+  local key = ARGV[1] .. 't:' .. d
+  local kind = redis.call('HGET', key, 'kind')
+  if kind == 'refresh' then redis.call('HSET', key, 'used', '1')
+  elseif kind then redis.call('HSET', key, 'revoked', '1') end
+end
+local denied = {'ok'}
+for _, j in ipairs(cjson.decode(state[7] or '[]')) do
+  local deny = ARGV[1] .. 'deny:' .. j[1]
+  if j[2] == '' then redis.call('SET', deny, 'forever')
+  else redis.call('SET', deny, j[2], 'EXAT', math.floor(tonumber(j[2])) + 1) end
+  table.insert(denied, j[1])
+  table.insert(denied, j[2])
+end
+redis.call('HSET', KEYS[1], 'successors', ARGV[5], 'successor_jwts', ARGV[6])
+store(ARGV[1], cjson.decode(ARGV[2]), cjson.decode(ARGV[3]))
+return denied
+"""
+)
+
+# KEYS[1] = chain set, KEYS[2] = its tombstone, KEYS[3] = its JWT ids; ARGV[1] = prefix.
+# Revokes every token of the chain, leaves the tombstone for as long as the chain set
+# would have lived, denies the chain's JWT ids; returns them as [jti, exp, ...].
+_REVOKE_CHAIN = """
+local members = redis.call('SMEMBERS', KEYS[1])
+for _, digest in ipairs(members) do
+  local key = ARGV[1] .. 't:' .. digest
+  if redis.call('EXISTS', key) == 1 then redis.call('HSET', key, 'revoked', '1') end
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -1 then redis.call('SET', KEYS[2], '1')
+elseif ttl > 0 then redis.call('SET', KEYS[2], '1', 'PX', ttl) end
+local jwts = redis.call('HGETALL', KEYS[3])
+for i = 1, #jwts, 2 do
+  local deny = ARGV[1] .. 'deny:' .. jwts[i]
+  if jwts[i + 1] == '' then redis.call('SET', deny, 'forever')
+  else redis.call('SET', deny, jwts[i + 1], 'EXAT', math.floor(tonumber(jwts[i + 1])) + 1) end
+end
+redis.call('DEL', KEYS[3])
+return jwts
 """
 
 # KEYS[1] = a set of digests (chain or grant). Revokes every token still stored.
@@ -71,48 +193,65 @@ class RedisStore:
             health_check_interval=10,
         )
         self._handlers: list[EventHandler] = []
-        self._use_refresh = self._redis.register_script(_USE_REFRESH)
+        self._add = self._redis.register_script(_ADD)
+        self._rotate = self._redis.register_script(_ROTATE)
+        self._replace = self._redis.register_script(_REPLACE)
+        self._revoke_chain = self._redis.register_script(_REVOKE_CHAIN)
         self._revoke_set = self._redis.register_script(_REVOKE_SET)
         self._revoke_one = self._redis.register_script(_REVOKE_ONE)
         self._count_failure = self._redis.register_script(_COUNT_FAILURE)
 
-    async def add(self, *records: TokenRecord) -> None:
-        async def write() -> None:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for record in records:
-                    key = _token_key(record.digest)
-                    pipe.hset(key, mapping=cast(Any, _fields(record)))
-                    members = (_chain_key(record.chain_id), _grant_key(record.grant_key))
-                    for member in members:
-                        pipe.sadd(member, record.digest)
-                    if record.expires_at is not None:
-                        at = int(record.expires_at) + 1
-                        pipe.expireat(key, at)
-                        for member in members:
-                            pipe.expireat(member, at, gt=True)
-                    else:
-                        for member in members:
-                            pipe.persist(member)
-                await pipe.execute()
+    async def add(self, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()) -> None:
+        await _available(lambda: self._add(args=[PREFIX, *_payload(records, jwts)]))
 
-        await _available(write)
+    async def rotate(
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt] = (),
+        now: float | None = None,
+    ) -> bool:
+        keys = [_token_key(digest)]
+        at = time.time() if now is None else now
+        args = [PREFIX, *_payload(records, jwts), repr(at), *_answer(records, jwts)]
+        done = await _available(lambda: self._rotate(keys=keys, args=args))
+        return bool(done)
+
+    async def replace_rotation(
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt],
+        now: float,
+        grace: float,
+    ) -> dict[str, float | None] | None:
+        keys = [_token_key(digest)]
+        args = [PREFIX, *_payload(records, jwts), repr(now), *_answer(records, jwts), repr(grace)]
+        done = await _available(lambda: self._replace(keys=keys, args=args))
+        if not done:
+            return None
+        pairs = cast(list[str], done)[1:]
+        return {
+            jti: float(until) if until else None
+            for jti, until in zip(pairs[::2], pairs[1::2], strict=True)
+        }
 
     async def get(self, digest: str) -> TokenRecord | None:
         fields = await _available(lambda: self._redis.hgetall(_token_key(digest)))
         # decode_responses=True: keys and values are str.
         return _record(digest, cast(dict[str, str], fields)) if fields else None
 
-    async def use_refresh(self, digest: str) -> bool:
-        used = await _available(lambda: self._use_refresh(keys=[_token_key(digest)]))
-        return bool(used)
-
     async def revoke(self, digest: str) -> None:
         await _available(lambda: self._revoke_one(keys=[_token_key(digest)]))
 
-    async def revoke_chain(self, chain_id: str) -> None:
-        await _available(
-            lambda: self._revoke_set(keys=[_chain_key(chain_id)], args=[PREFIX + "t:"])
-        )
+    async def revoke_chain(self, chain_id: str) -> dict[str, float | None]:
+        keys = [_chain_key(chain_id), _tombstone_key(chain_id), PREFIX + "cj:" + chain_id]
+        flat = await _available(lambda: self._revoke_chain(keys=keys, args=[PREFIX]))
+        pairs = cast(list[str], flat)
+        return {
+            jti: float(until) if until else None
+            for jti, until in zip(pairs[::2], pairs[1::2], strict=True)
+        }
 
     async def revoke_grant(self, grant_key: str) -> None:
         await _available(
@@ -139,6 +278,12 @@ class RedisStore:
 
         return await _available(scan)
 
+    async def remember_once(self, key: str, until: float) -> bool:
+        name = PREFIX + "once:" + key
+        # SET NX is atomic; a key already there (not yet expired) is a replay.
+        done = await _available(lambda: self._redis.set(name, "1", nx=True, exat=int(until) + 1))
+        return bool(done)
+
     async def count_failure(self, key: str, window: float) -> int:
         count = await _available(
             lambda: self._count_failure(keys=[PREFIX + "fail:" + key], args=[int(window * 1000)])
@@ -147,6 +292,21 @@ class RedisStore:
 
     async def clear_failures(self, key: str) -> None:
         await _available(lambda: self._redis.delete(PREFIX + "fail:" + key))
+
+    async def block(self, key: str, until: float) -> None:
+        name = PREFIX + "block:" + key
+        await _available(lambda: self._redis.set(name, repr(until), exat=int(until) + 1))
+
+    async def blocks(self, now: float) -> dict[str, float]:
+        async def scan() -> dict[str, float]:
+            found: dict[str, float] = {}
+            async for name in self._redis.scan_iter(match=PREFIX + "block:*", count=1000):
+                value = await self._redis.get(name)
+                if value is not None and float(value) > now:
+                    found[name.removeprefix(PREFIX + "block:")] = float(value)
+            return found
+
+        return await _available(scan)
 
     async def publish(self, event: Event) -> None:
         await _available(lambda: self._redis.publish(CHANNEL, json.dumps(event)))
@@ -202,6 +362,38 @@ def _grant_key(grant_key: str) -> str:
     return PREFIX + "grant:" + grant_key
 
 
+def _tombstone_key(chain_id: str) -> str:
+    return PREFIX + "cr:" + chain_id
+
+
+def _answer(records: Sequence[TokenRecord], jwts: Sequence[ChainJwt]) -> tuple[str, str]:
+    """What a rotated token remembers of the answer: successor digests, JWTs [jti, exp]."""
+    ids = [[j.jti, "" if j.expires_at is None else repr(j.expires_at)] for j in jwts]
+    return json.dumps([r.digest for r in records]), json.dumps(ids)
+
+
+def _payload(records: Sequence[TokenRecord], jwts: Sequence[ChainJwt]) -> tuple[str, str]:
+    """The JSON arguments of the store script."""
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {
+            "d": r.digest,
+            "c": r.chain_id,
+            "g": r.grant_key,
+            "f": [item for pair in _fields(r).items() for item in pair],
+        }
+        if r.expires_at is not None:
+            row["x"] = int(r.expires_at) + 1
+        rows.append(row)
+    ids = []
+    for j in jwts:
+        jwt: dict[str, Any] = {"j": j.jti, "c": j.chain_id}
+        if j.expires_at is not None:
+            jwt |= {"u": repr(j.expires_at), "x": int(j.expires_at) + 1}
+        ids.append(jwt)
+    return json.dumps(rows), json.dumps(ids)
+
+
 def _fields(r: TokenRecord) -> dict[str, str]:
     return {
         "kind": r.kind,
@@ -221,6 +413,9 @@ def _fields(r: TokenRecord) -> dict[str, str]:
         "refresh_count": str(r.refresh_count),
         "used": "1" if r.used else "0",
         "revoked": "1" if r.revoked else "0",
+        "namespace": r.namespace,
+        "used_at": "" if r.used_at is None else repr(r.used_at),
+        "jkt": r.jkt,
     }
 
 
@@ -243,4 +438,7 @@ def _record(digest: str, f: dict[str, str]) -> TokenRecord:
         refresh_count=int(f["refresh_count"]),
         used=f["used"] == "1",
         revoked=f["revoked"] == "1",
+        namespace=f.get("namespace", ""),
+        used_at=float(f["used_at"]) if f.get("used_at") else None,
+        jkt=f.get("jkt", ""),
     )

@@ -2,18 +2,33 @@
 
 Statements run on the event loop thread: each is a few microseconds against a
 local file with ``synchronous=NORMAL``, less than a hop to a worker thread.
-Inserts are group-committed per loop iteration. There is no index on expiry:
-purging scans the table every ten minutes, and each index costs every insert.
+Inserts and rotations are group-committed per loop iteration. There is no index on
+expiry: purging scans the table every ten minutes, and each index costs every insert.
+
+Rotation and chain revocation cannot interleave: each runs as one transaction on the
+loop thread, a rotation only succeeds while its refresh token is unused and unrevoked
+and its chain has no tombstone, and revoking a chain revokes every token stored in it,
+leaves a tombstone and moves the JWT ids minted in it to the deny list. A rotated
+refresh token remembers what replaced it (``successors``, ``successor_jwts``, JSON) so
+that a retry inside the grace period can replace that answer in one transaction.
 """
 
 import asyncio
+import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from gatekey.issuer.store.base import Event, EventHandler, StoreUnavailable, TokenRecord
+from gatekey.issuer.store.base import (
+    ChainJwt,
+    Event,
+    EventHandler,
+    StoreUnavailable,
+    TokenRecord,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -33,7 +48,12 @@ CREATE TABLE IF NOT EXISTS tokens (
     chain_started_at REAL NOT NULL,
     refresh_count INTEGER NOT NULL,
     used INTEGER NOT NULL DEFAULT 0,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    namespace TEXT NOT NULL DEFAULT '',
+    used_at REAL,
+    successors TEXT NOT NULL DEFAULT '',
+    successor_jwts TEXT NOT NULL DEFAULT '',
+    jkt TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS failures (
     key TEXT PRIMARY KEY,
@@ -44,17 +64,67 @@ CREATE TABLE IF NOT EXISTS denied_jtis (
     jti TEXT PRIMARY KEY,
     until REAL
 );
+CREATE TABLE IF NOT EXISTS chain_jwts (
+    chain_id TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    until REAL,
+    PRIMARY KEY (chain_id, jti)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS revoked_chains (
+    chain_id TEXT PRIMARY KEY,
+    until REAL
+);
+CREATE TABLE IF NOT EXISTS remembered (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+    key TEXT PRIMARY KEY,
+    until REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS tokens_chain ON tokens (chain_id);
+
 CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 """
 _COLUMNS = (
     "digest, kind, chain_id, grant_key, client_id, subject, username, scope, audience,"
-    " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used, revoked"
+    " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used,"
+    " revoked, namespace, used_at, jkt"
 )
 # Built from constants only; every value is a bound parameter.
-_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 17)})"  # noqa: S608
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 20)})"  # noqa: S608
 _SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
-_SEP = "\x1f"  # unit separator: never part of a scope token or an audience value
+_SEP = "\x1f"
+# Columns added after the first release, added to an older state dir when opened.
+_ADDED_COLUMNS = {
+    "namespace": "TEXT NOT NULL DEFAULT ''",
+    "used_at": "REAL",
+    "successors": "TEXT NOT NULL DEFAULT ''",
+    "successor_jwts": "TEXT NOT NULL DEFAULT ''",
+    "jkt": "TEXT NOT NULL DEFAULT ''",
+}  # unit separator: never part of a scope token or an audience value
+# One B-tree keyed by chain: written with every JWT of a refresh chain, read only to
+# revoke the chain.
+_INSERT_JWT = "INSERT OR REPLACE INTO chain_jwts (jti, chain_id, until) VALUES (?, ?, ?)"
+# Marks the old refresh token used (when, and what replaced it) unless it was used,
+# revoked, or its chain tombstoned.
+_USE = (
+    "UPDATE tokens SET used = 1, used_at = ?, successors = ?, successor_jwts = ?"
+    " WHERE digest = ? AND kind = 'refresh' AND used = 0"
+    " AND revoked = 0 AND NOT EXISTS"
+    " (SELECT 1 FROM revoked_chains r WHERE r.chain_id = tokens.chain_id)"
+)
+
+
+@dataclass
+class _Write:
+    """One caller's share of a group commit: rows, and the refresh token it rotates."""
+
+    rows: list[tuple[object, ...]]
+    jwts: list[tuple[object, ...]]
+    rotates: tuple[object, ...] | None
+    """The parameters of ``_USE`` when this write rotates a refresh token."""
+    done: "asyncio.Future[bool]"
 
 
 class SQLiteStore:
@@ -67,7 +137,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._handlers: list[EventHandler] = []
-        self._pending: list[tuple[list[tuple[object, ...]], asyncio.Future[None]]] = []
+        self._pending: list[_Write] = []
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -75,52 +145,165 @@ class SQLiteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
+        for column, kind in _ADDED_COLUMNS.items():  # a state dir from an earlier version
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE tokens ADD COLUMN {column} {kind}")
 
-    async def add(self, *records: TokenRecord) -> None:
+    async def add(self, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()) -> None:
         """Store ``records``. Calls made in one event-loop iteration share one transaction
         (group commit: a COMMIT costs more than the rows it writes); each caller still
         returns only once its rows are committed."""
+        await self._write(None, records, jwts)
+
+    async def rotate(
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt] = (),
+        now: float | None = None,
+    ) -> bool:
+        at = self._clock() if now is None else now
+        successors = json.dumps([r.digest for r in records])
+        return await self._write((at, successors, _jwt_list(jwts), digest), records, jwts)
+
+    async def replace_rotation(
+        self,
+        digest: str,
+        *records: TokenRecord,
+        jwts: Sequence[ChainJwt],
+        now: float,
+        grace: float,
+    ) -> dict[str, float | None] | None:
+        db = self._db
+        with _available():
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                denied = self._replace(digest, records, jwts, now, grace)
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return denied
+
+    def _replace(
+        self,
+        digest: str,
+        records: Sequence[TokenRecord],
+        jwts: Sequence[ChainJwt],
+        now: float,
+        grace: float,
+    ) -> dict[str, float | None] | None:
+        """The body of :meth:`replace_rotation`, inside its transaction."""
+        db = self._db
+        row = db.execute(
+            "SELECT kind, used, revoked, used_at, successors, successor_jwts,"
+            " EXISTS (SELECT 1 FROM revoked_chains r WHERE r.chain_id = tokens.chain_id)"
+            " FROM tokens WHERE digest = ?",
+            (digest,),
+        ).fetchone()
+        if row is None:
+            return None
+        kind, used, revoked, used_at, successors, successor_jwts, tombstoned = row
+        if (
+            kind != "refresh"
+            or not used
+            or revoked
+            or tombstoned
+            or used_at is None  # a replaced successor: presenting it is a reuse
+            or now >= float(used_at) + grace
+            or not successors  # rotated before successors were remembered
+        ):
+            return None
+        old: list[str] = json.loads(successors)
+        marks = ",".join("?" * len(old))
+        # Built from constants and placeholders only.
+        states = db.execute(
+            f"SELECT kind, used, revoked FROM tokens WHERE digest IN ({marks})",  # noqa: S608
+            old,
+        ).fetchall()
+        if any(k == "refresh" and (u or r) for k, u, r in states):
+            return None  # the answer was used (or revoked): a reuse, not a retry
+        db.execute(
+            f"UPDATE tokens SET used = 1 WHERE kind = 'refresh' AND digest IN ({marks})",  # noqa: S608
+            old,
+        )
+        db.execute(
+            f"UPDATE tokens SET revoked = 1 WHERE kind = 'access' AND digest IN ({marks})",  # noqa: S608
+            old,
+        )
+        denied = {str(j): None if u is None else float(u) for j, u in json.loads(successor_jwts)}
+        db.executemany(
+            "INSERT OR REPLACE INTO denied_jtis (jti, until) VALUES (?, ?)", denied.items()
+        )
+        db.execute(
+            "UPDATE tokens SET successors = ?, successor_jwts = ? WHERE digest = ?",
+            (json.dumps([r.digest for r in records]), _jwt_list(jwts), digest),
+        )
+        db.executemany(_INSERT, [_row(r) for r in records])
+        db.executemany(_INSERT_JWT, [(j.jti, j.chain_id, j.expires_at) for j in jwts])
+        return denied
+
+    async def _write(
+        self,
+        rotates: tuple[object, ...] | None,
+        records: Sequence[TokenRecord],
+        jwts: Sequence[ChainJwt],
+    ) -> bool:
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append(([_row(r) for r in records], done))
+        write = _Write(
+            [_row(r) for r in records],
+            [(j.jti, j.chain_id, j.expires_at) for j in jwts],
+            rotates,
+            loop.create_future(),
+        )
+        self._pending.append(write)
         if len(self._pending) == 1:
             loop.call_soon(self._commit_pending)
-        await done
+        return await write.done
 
     def _commit_pending(self) -> None:
         batch, self._pending = self._pending, []
+        outcomes: list[bool] = []
         try:
             with _available():
                 try:
-                    self._db.execute("BEGIN")
-                    self._db.executemany(_INSERT, [row for rows, _ in batch for row in rows])
+                    self._db.execute("BEGIN IMMEDIATE")
+                    rows: list[tuple[object, ...]] = []
+                    jwts: list[tuple[object, ...]] = []
+                    for write in batch:
+                        # A rotation writes its successors only if it marked the old token.
+                        # (No write of a batch can depend on another: a token is handed
+                        # out only once the batch that stored it has committed.)
+                        ok = write.rotates is None or (
+                            self._db.execute(_USE, write.rotates).rowcount == 1
+                        )
+                        if ok:
+                            rows += write.rows
+                            jwts += write.jwts
+                        outcomes.append(ok)
+                    self._db.executemany(_INSERT, rows)
+                    if jwts:
+                        self._db.executemany(_INSERT_JWT, jwts)
                     self._db.execute("COMMIT")
                 except sqlite3.Error:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     raise
         except StoreUnavailable as exc:
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(StoreUnavailable(*exc.args))
+            for write in batch:
+                if not write.done.done():
+                    write.done.set_exception(StoreUnavailable(*exc.args))
             return
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)
+        for write, ok in zip(batch, outcomes, strict=True):
+            if not write.done.done():
+                write.done.set_result(ok)
 
     async def get(self, digest: str) -> TokenRecord | None:
         with _available():
             row = self._db.execute(_SELECT, (digest,)).fetchone()
         return None if row is None else _record(row)
-
-    async def use_refresh(self, digest: str) -> bool:
-        with _available():
-            cur = self._db.execute(
-                "UPDATE tokens SET used = 1 WHERE digest = ? AND kind = 'refresh'"
-                " AND used = 0 AND revoked = 0",
-                (digest,),
-            )
-        return cur.rowcount == 1
 
     async def revoke(self, digest: str) -> None:
         with _available():
@@ -139,13 +322,49 @@ class SQLiteStore:
             ).fetchall()
         return {str(jti): None if until is None else float(until) for jti, until in rows}
 
-    async def revoke_chain(self, chain_id: str) -> None:
+    async def revoke_chain(self, chain_id: str) -> dict[str, float | None]:
+        db = self._db
         with _available():
-            self._db.execute("UPDATE tokens SET revoked = 1 WHERE chain_id = ?", (chain_id,))
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                # The tombstone lasts as long as anything of the chain could still be used.
+                longest, immortal, count = db.execute(
+                    "SELECT MAX(expires_at), SUM(expires_at IS NULL), COUNT(*) FROM tokens"
+                    " WHERE chain_id = ?",
+                    (chain_id,),
+                ).fetchone()
+                if count:
+                    db.execute(
+                        "INSERT OR REPLACE INTO revoked_chains (chain_id, until) VALUES (?, ?)",
+                        (chain_id, None if immortal else longest),
+                    )
+                db.execute("UPDATE tokens SET revoked = 1 WHERE chain_id = ?", (chain_id,))
+                jwts = db.execute(
+                    "DELETE FROM chain_jwts WHERE chain_id = ? RETURNING jti, until", (chain_id,)
+                ).fetchall()
+                db.executemany(
+                    "INSERT OR REPLACE INTO denied_jtis (jti, until) VALUES (?, ?)", jwts
+                )
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return {str(jti): None if until is None else float(until) for jti, until in jwts}
 
     async def revoke_grant(self, grant_key: str) -> None:
         with _available():
             self._db.execute("UPDATE tokens SET revoked = 1 WHERE grant_key = ?", (grant_key,))
+
+    async def remember_once(self, key: str, until: float) -> bool:
+        with _available():
+            # A row past its time is taken over, as if purged.
+            cur = self._db.execute(
+                "INSERT INTO remembered (key, until) VALUES (?, ?) ON CONFLICT (key)"
+                " DO UPDATE SET until = excluded.until WHERE remembered.until <= ?",
+                (key, until, self._clock()),
+            )
+        return cur.rowcount == 1
 
     async def count_failure(self, key: str, window: float) -> int:
         now = self._clock()
@@ -164,6 +383,19 @@ class SQLiteStore:
     async def clear_failures(self, key: str) -> None:
         with _available():
             self._db.execute("DELETE FROM failures WHERE key = ?", (key,))
+
+    async def block(self, key: str, until: float) -> None:
+        with _available():
+            self._db.execute(
+                "INSERT INTO blocks (key, until) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET until = MAX(until, excluded.until)",
+                (key, until),
+            )
+
+    async def blocks(self, now: float) -> dict[str, float]:
+        with _available():
+            rows = self._db.execute("SELECT key, until FROM blocks WHERE until > ?", (now,))
+            return {str(key): float(until) for key, until in rows.fetchall()}
 
     async def publish(self, event: Event) -> None:
         for handler in self._handlers:
@@ -184,6 +416,12 @@ class SQLiteStore:
                 "DELETE FROM denied_jtis WHERE until IS NOT NULL AND until < ?", (now,)
             )
             self._db.execute("DELETE FROM failures WHERE expires_at < ?", (now,))
+            self._db.execute("DELETE FROM blocks WHERE until < ?", (now,))
+            self._db.execute("DELETE FROM remembered WHERE until <= ?", (now,))
+            self._db.execute("DELETE FROM chain_jwts WHERE until IS NOT NULL AND until < ?", (now,))
+            self._db.execute(
+                "DELETE FROM revoked_chains WHERE until IS NOT NULL AND until < ?", (now,)
+            )
         return cur.rowcount
 
     async def close(self) -> None:
@@ -197,6 +435,11 @@ def _available() -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def _jwt_list(jwts: Sequence[ChainJwt]) -> str:
+    """The JWTs of a rotation's answer, as a rotated token remembers them."""
+    return json.dumps([[j.jti, j.expires_at] for j in jwts])
 
 
 def _row(r: TokenRecord) -> tuple[object, ...]:
@@ -218,6 +461,9 @@ def _row(r: TokenRecord) -> tuple[object, ...]:
         r.refresh_count,
         int(r.used),
         int(r.revoked),
+        r.namespace,
+        r.used_at,
+        r.jkt,
     )
 
 
@@ -240,6 +486,9 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         refresh_count,
         used,
         revoked,
+        namespace,
+        used_at,
+        jkt,
     ) = row
     return TokenRecord(
         digest=str(digest),
@@ -259,4 +508,7 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         refresh_count=int(refresh_count),  # type: ignore[call-overload]
         used=bool(used),
         revoked=bool(revoked),
+        namespace=str(namespace),
+        used_at=None if used_at is None else float(used_at),  # type: ignore[arg-type]
+        jkt=str(jkt),
     )

@@ -1,4 +1,4 @@
-"""Store URLs (DESIGN §5): ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
+"""Store URLs (docs/operations.md): ``sqlite:///relative.db``, ``sqlite:////absolute.db``,
 ``redis://host:port/db``."""
 
 from urllib.parse import urlsplit

@@ -15,16 +15,22 @@ ACCESS_TOKEN_TYP = "at+jwt"
 """RFC 9068 §2.1: the ``typ`` header of a JWT access token."""
 
 
+KeyId = tuple[str, str, str]
+"""``(namespace, kid, alg)``: a ``kid`` alone is public, and another namespace may publish
+the same one with its own key; cached material must never cross namespaces."""
+
+
 class KeyMaterial:
-    """Parsed key objects by ``kid``: parsing a JWK costs more than a signature."""
+    """Parsed key objects by namespace and ``kid``: parsing a JWK costs more than a signature."""
 
     def __init__(self) -> None:
-        self._keys: dict[str, Any] = {}
+        self._keys: dict[KeyId, Any] = {}
 
-    def __call__(self, key: SigningKey) -> Any:
-        material = self._keys.get(key.kid)
+    def __call__(self, key: SigningKey, namespace: str) -> Any:
+        slot = (namespace, key.kid, key.alg)
+        material = self._keys.get(slot)
         if material is None:
-            material = self._keys[key.kid] = jwt.PyJWK(key.jwk, algorithm=key.alg).key
+            material = self._keys[slot] = jwt.PyJWK(key.jwk, algorithm=key.alg).key
         return material
 
 
@@ -33,11 +39,14 @@ class JwtSigner:
 
     def __init__(self, material: KeyMaterial | None = None) -> None:
         self.material = material or KeyMaterial()
-        self._signers: dict[str, CompactSigner] = {}
+        self._signers: dict[KeyId, CompactSigner] = {}
 
-    def sign(self, claims: dict[str, Any], key: SigningKey) -> str:
-        signer = self._signers.get(key.kid)
+    def sign(self, claims: dict[str, Any], key: SigningKey, namespace: str) -> str:
+        """The compact JWS of ``claims`` under ``key``, a key of ``namespace``."""
+        slot = (namespace, key.kid, key.alg)
+        signer = self._signers.get(slot)
         if signer is None:
             header = {"kid": key.kid, "typ": ACCESS_TOKEN_TYP}
-            signer = self._signers[key.kid] = CompactSigner(key.alg, self.material(key), header)
+            material = self.material(key, namespace)
+            signer = self._signers[slot] = CompactSigner(key.alg, material, header)
         return signer.sign(claims)

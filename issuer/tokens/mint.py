@@ -6,7 +6,8 @@ from typing import Any
 
 from gatekey.issuer.errors import ServerError
 from gatekey.issuer.grants.context import Chain, Grant, GrantContext
-from gatekey.issuer.store.base import TokenRecord
+from gatekey.issuer.grants.refresh_token import rotate
+from gatekey.issuer.store.base import ChainJwt, TokenRecord
 from gatekey.issuer.tokens.jwt_signer import JwtSigner
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX, new_id, new_token
 from gatekey.issuer.tokens.response import token_response
@@ -24,9 +25,12 @@ class Minted:
 class Minter:
     """Issues the tokens of a grant."""
 
-    def __init__(self, issuer_url: str, signer: JwtSigner | None = None) -> None:
+    def __init__(
+        self, issuer_url: str, signer: JwtSigner | None = None, *, omit_empty_scope: bool = False
+    ) -> None:
         self.issuer_url = issuer_url.rstrip("/")
         self.signer = signer or JwtSigner()
+        self.omit_empty_scope = omit_empty_scope
 
     async def mint(self, grant: Grant, ctx: GrantContext, *, refresh: bool = True) -> Minted:
         """Sign or store the access token (and a refresh token when the settings and
@@ -56,24 +60,35 @@ class Minter:
                 expires_at=expires_at,
                 chain_started_at=chain.started_at,
                 refresh_count=chain.refresh_count,
+                namespace=client.policy.namespace,
+                jkt=grant.jkt or "",
             )
 
         jti = None
+        expires_at = None if ttl is None else iat + ttl
         if client.endpoint.type == "JWT":
             jti = new_id()
             access = self._jwt(grant, ctx, iat, ttl, jti)
         else:
             access, digest = new_token(ACCESS_PREFIX)
-            records.append(record(digest, "access", None if ttl is None else iat + ttl))
+            records.append(record(digest, "access", expires_at))
         refresh_token = None
+        jwts: list[ChainJwt] = []
         if refresh and settings.refreshable:
             refresh_token, digest = new_token(REFRESH_PREFIX)
             window = duration_seconds(settings.refresh.ttl)
             records.append(record(digest, "refresh", chain.started_at + window))
+            if jti is not None:  # revoking the chain must reach this JWT too
+                jwts.append(ChainJwt(jti, chain.chain_id, expires_at))
         if settings.revoke_previous and client.endpoint.type == "OAuth2" and grant.chain is None:
             await ctx.store.revoke_grant(grant_key)
-        if records:
-            await ctx.store.add(*records)
+        if grant.chain is not None and grant.chain.rotates is not None:
+            # The old refresh token is used up here, in the same step that stores its
+            # successors: if another request used it first, or the chain was revoked
+            # meanwhile, nothing minted here is stored and nothing is answered.
+            await rotate(grant, ctx, records, jwts)
+        elif records:
+            await ctx.store.add(*records, jwts=jwts)
         body = token_response(
             access_token=access,
             refresh_token=refresh_token,
@@ -81,6 +96,8 @@ class Minter:
             scope=grant.scope,
             settings=client.policy.settings.response,
             metadata=client.credential.claims if client.credential else (),
+            omit_empty_scope=self.omit_empty_scope,
+            token_type="DPoP" if grant.jkt else "Bearer",
         )
         return Minted(body, jti)
 
@@ -104,9 +121,11 @@ class Minter:
         }
         if ttl is not None:
             claims["exp"] = iat + ttl
-        if grant.scope:
+        if grant.scope:  # RFC 9068 §2.2.3: no empty scope claim
             claims["scope"] = " ".join(grant.scope)
-        return self.signer.sign(claims, key)
+        if grant.jkt:
+            claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
+        return self.signer.sign(claims, key, policy.namespace)
 
 
 def _grant_key(grant: Grant) -> str:

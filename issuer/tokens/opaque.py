@@ -1,4 +1,4 @@
-"""Opaque tokens: 256 random bits, base64url, with a recognisable prefix (DESIGN §4).
+"""Opaque tokens: 256 random bits, base64url, with a recognisable prefix (docs/api.md).
 
 The prefix lets secret scanners find leaked tokens; only the digest is stored.
 """

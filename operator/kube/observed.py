@@ -86,7 +86,7 @@ class ObservedObject:
 
     @property
     def managed(self) -> bool:
-        """Carries Gatekey's labels in the current format (DESIGN §3)."""
+        """Carries Gatekey's labels in the current format (docs/contract.md)."""
         return contract.config_kind(self.manifest()) is not None
 
     @property

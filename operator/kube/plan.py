@@ -1,6 +1,6 @@
 """From rendered objects and what exists, the writes that make the namespace match (pure).
 
-The rules (DESIGN §3, and hydra-maester's for Secrets the user made):
+The rules (docs/contract.md, and hydra-maester's for Secrets the user made):
 
 - a rendered object that does not exist is created;
 - an object Gatekey owns is patched (labels, annotations, ownerReferences, data)
@@ -12,8 +12,11 @@ The rules (DESIGN §3, and hydra-maester's for Secrets the user made):
 - a labelled object that nothing renders any more is deleted (garbage collection
   through ownerReferences does the same in a cluster; doing it here also covers
   renamed Secrets and an operator that was down), unless it belongs to a CR whose
-  manifest is invalid (its last good objects keep serving), and an adopted Secret is
-  released (labels and annotations removed, data kept).
+  manifest is invalid and whose last good objects are kept (``keep``: an AuthPolicy,
+  but not its copy of a user pool, which would otherwise go stale: removing a user
+  from the pool must take effect; ``keep_secrets``: only the Secrets of a Credential,
+  so that the issuer stops granting but a fixed typo keeps the client secret), and an
+  adopted Secret is released (labels and annotations removed, data kept).
 
 Every patch is a JSON merge patch (RFC 7386): ``null`` removes a key.
 """
@@ -135,8 +138,10 @@ def plan(
     rendered: tuple[Manifest, ...],
     existing: Mapping[ObjectKey, ObservedObject],
     keep: Set[SourceKey] = frozenset(),
+    keep_secrets: Set[SourceKey] = frozenset(),
 ) -> Plan:
-    """The writes that turn ``existing`` into ``rendered``; objects of ``keep`` are not pruned."""
+    """The writes that turn ``existing`` into ``rendered``; objects of ``keep``, and
+    Secrets of ``keep_secrets``, are not pruned."""
     ops: list[Op] = []
     wanted: set[ObjectKey] = set()
     for obj in rendered:
@@ -148,7 +153,11 @@ def plan(
             ops.append(op)
     for key in sorted(existing):
         found = existing[key]
-        if key in wanted or not found.managed or found.sources & keep:
+        if key in wanted or not found.managed:
+            continue
+        if found.sources & keep and found.labels.get(contract.CONFIG_KIND_LABEL) != "user-pool":
+            continue
+        if found.kind == "Secret" and found.sources & keep_secrets:
             continue
         if found.adopted:
             ops.append(Release(found, _release_patch(found)))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gatekey.operator.client_ids import Claim, Holders, claims, holders
 from gatekey.operator.entropy import Entropy
 from gatekey.operator.kube import events
 from gatekey.operator.kube.api import ApiError, KubeApi
@@ -29,11 +30,12 @@ from gatekey.operator.kube.status import (
     Verdict,
     became_ready,
     desired_status,
+    ready_condition,
     status_patch,
     verdict_of,
 )
 from gatekey.operator.model import AuthPolicy, Credential, Role
-from gatekey.operator.render import Rendered, RenderInput, render
+from gatekey.operator.render import CLIENT_ID_CONFLICT, Rendered, RenderInput, render
 
 _log = logging.getLogger("gatekey.operator")
 Write = Create | Update | Delete | Release
@@ -45,6 +47,8 @@ class PassOutcome:
 
     verdicts: Mapping[tuple[str, str], Verdict] = field(default_factory=dict)
     failures: int = 0
+    stale: frozenset[str] = frozenset()
+    """Other namespaces whose CRs won or lost a client id since their last pass."""
 
     @property
     def failed(self) -> bool:
@@ -71,15 +75,18 @@ class Reconciler:
     async def reconcile(self, namespace: str) -> PassOutcome:
         """Make ``namespace`` match what its CRs render."""
         now = self.clock()
-        view = self.state.view(namespace)
-        rendered = render(_inputs(view, now, self.entropy, self.options))
-        invalid = {key for key, cr in view.crs.items() if cr.resource is None}
-        planned = plan(rendered.objects, view.objects, keep=invalid)
+        views = {ns: self.state.view(ns) for ns in self.state.namespaces() | {namespace}}
+        view = views[namespace]
+        found = [c for v in views.values() for c in _claims(v)]
+        held = holders(found)
+        rendered = render(_inputs(view, now, self.entropy, self.options, held))
+        planned = plan(rendered.objects, view.objects, **_kept_for_invalid(view))
         failed, clashes = await self._apply(namespace, planned)
         verdicts = self._verdicts(view, rendered, failed, clashes | _clash_sources(planned))
         notes = _notes(planned, failed, clashes)
         await self._statuses(view, rendered, verdicts, notes, now)
-        return PassOutcome(verdicts, len(failed))
+        _log_refusals(view, found, held)
+        return PassOutcome(verdicts, len(failed), _stale(views, found, held) - {namespace})
 
     # Objects ----------------------------------------------------------------------------
 
@@ -175,6 +182,10 @@ class Reconciler:
                     posts.append(
                         events.event(cr, "Normal", "Applied", events.summary(notes[key]), now)
                     )
+                if key in rendered.rotations:
+                    posts.append(
+                        events.event(cr, "Normal", "SecretRotated", rendered.rotations[key], now)
+                    )
                 flipped = became_ready(cr.status, desired)
                 if flipped is not None:
                     posts.append(
@@ -219,7 +230,11 @@ class Reconciler:
 
 
 def _inputs(
-    view: NamespaceView, now: datetime, entropy: Entropy, options: OperatorOptions
+    view: NamespaceView,
+    now: datetime,
+    entropy: Entropy,
+    options: OperatorOptions,
+    held: Holders,
 ) -> RenderInput:
     """What ``render`` reads, from the view: valid CRs, and every Secret's values."""
     resources = [cr.resource for cr in view.crs.values() if cr.resource is not None]
@@ -229,13 +244,88 @@ def _inputs(
         policies=[r for r in resources if isinstance(r, AuthPolicy)],
         credentials=[r for r in resources if isinstance(r, Credential)],
         roles=[r for r in resources if isinstance(r, Role)],
-        secrets={name: dict(o.values) for name, o in secrets.items()},
+        secrets=_values(view),
         # Gatekey's own Secrets (labelled, not adopted) are "generated": owned, not adopted.
         generated=frozenset(n for n, o in secrets.items() if o.managed and not o.adopted),
         now=now,
         entropy=entropy,
         settings=options.render,
+        client_id_holders=held,
     )
+
+
+def _values(view: NamespaceView) -> dict[str, dict[str, str]]:
+    return {name: dict(o.values) for name, o in view.secrets().items()}
+
+
+def _claims(view: NamespaceView) -> list[Claim]:
+    resources = [
+        cr.resource for cr in view.crs.values() if isinstance(cr.resource, AuthPolicy | Credential)
+    ]
+    served = {}
+    for key, cr in view.crs.items():
+        condition = ready_condition(cr.status)
+        client_id = cr.status.get("clientId")
+        if condition is not None and condition.get("status") == "True" and client_id:
+            served[key] = str(client_id)
+    return claims(view.namespace, resources, _values(view), served)
+
+
+def _stale(views: Mapping[str, NamespaceView], found: list[Claim], held: Holders) -> frozenset[str]:
+    """Namespaces where a claimant's status no longer matches who holds its client id: a
+    refused one that now holds (the holder went away), or a served one that now loses.
+
+    A pass renders one namespace; without this, the other side of a clash would wait for
+    the next resync."""
+    stale = set()
+    for claim in found:
+        holds = held[claim.client_id] == claim
+        view = views[claim.namespace]
+        for key in claim.members:
+            cr = view.crs.get(key)
+            condition = ready_condition(cr.status) if cr is not None else None
+            if condition is None:
+                continue
+            refused = condition.get("reason") == CLIENT_ID_CONFLICT
+            served = condition.get("status") == "True"
+            if (holds and refused) or (not holds and served):
+                stale.add(claim.namespace)
+    return frozenset(stale)
+
+
+def _log_refusals(view: NamespaceView, found: list[Claim], held: Holders) -> None:
+    """Name both sides of a new clash in the operator's log (a status names only its own)."""
+    for claim in found:
+        if claim.namespace != view.namespace or held[claim.client_id] == claim:
+            continue
+        for kind, name in sorted(claim.members):
+            cr = view.crs.get((kind, name))
+            before = ready_condition(cr.status) if cr is not None else None
+            if before is None or before.get("reason") != CLIENT_ID_CONFLICT:
+                _log.warning(
+                    "client id %s: %s %s/%s refused, held by %s",
+                    claim.client_id,
+                    kind,
+                    view.namespace,
+                    name,
+                    held[claim.client_id],
+                )
+
+
+def _kept_for_invalid(view: NamespaceView) -> dict[str, set[SourceKey]]:
+    """What an invalid CR (one that got past the CRD schema) keeps of its objects.
+
+    Fail closed where the edit could have taken access away (the rule in
+    docs/reference.md): an AuthPolicy keeps its last good objects but its copy of the
+    user pool (:func:`plan` drops it: pool edits could not reach it); a Credential
+    keeps only its Secrets (a fixed typo must not change the client secret), not the
+    ConfigMap that makes the issuer grant; a Role keeps nothing.
+    """
+    invalid = {key for key, cr in view.crs.items() if cr.resource is None}
+    return {
+        "keep": {key for key in invalid if key[0] == "AuthPolicy"},
+        "keep_secrets": {key for key in invalid if key[0] == "Credential"},
+    }
 
 
 def _clash_sources(planned: Plan) -> dict[SourceKey, str]:

@@ -45,5 +45,5 @@ CONFIGMAPS: Final = Resource("", "v1", "configmaps", "ConfigMap")
 EVENTS: Final = Resource("", "v1", "events", "Event")
 
 CUSTOM: Final = (AUTHPOLICIES, CREDENTIALS, ROLES)
-"""The three Gatekey kinds (DESIGN §2)."""
+"""The three Gatekey kinds (docs/contract.md)."""
 BY_KIND: Final = {r.kind: r for r in (*CUSTOM, SECRETS, CONFIGMAPS, EVENTS)}

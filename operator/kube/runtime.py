@@ -48,7 +48,7 @@ class Runtime:
             self.api, self.state, self.options, clock, entropy or SystemEntropy()
         )
         self.passes: Coalescer[PassOutcome] = Coalescer(
-            self.reconciler.reconcile,
+            self._pass,
             debounce=self.options.debounce,
             backoff=self.options.failure_backoff,
             failed=lambda outcome: outcome.failed,
@@ -68,6 +68,12 @@ class Runtime:
     def poke(self, namespace: str) -> None:
         """Ask for a pass over ``namespace`` without waiting."""
         self.passes.poke(namespace)
+
+    async def _pass(self, namespace: str) -> PassOutcome:
+        outcome = await self.reconciler.reconcile(namespace)
+        for other in sorted(outcome.stale):  # the other side of a client id clash
+            self.poke(other)
+        return outcome
 
     async def close(self) -> None:
         self.passes.close()

@@ -10,7 +10,7 @@ class OperatorOptions:
     """How the operator reconciles; the defaults suit a cluster."""
 
     render: RenderSettings = field(default_factory=RenderSettings)
-    """Key rotation period and pre-publication (DESIGN §3)."""
+    """Key rotation period and pre-publication (docs/contract.md)."""
 
     debounce: float = 0.05
     """Seconds a namespace pass waits before it starts, so that a burst of changes

@@ -5,7 +5,7 @@ Kubernetes API conventions for conditions
 one ``Ready`` condition with a CamelCase ``reason`` and a human ``message``;
 ``lastTransitionTime`` moves only when ``status`` flips, not when the message
 changes; ``observedGeneration`` says which spec the status describes. The fields
-each kind reports come from ``render`` (DESIGN §2) and are shaped by the status
+each kind reports come from ``render`` (docs/contract.md) and are shaped by the status
 models that also generate the CRD schema.
 """
 
@@ -74,7 +74,7 @@ def desired_status(
 ) -> dict[str, Any]:
     """The whole ``status`` of ``cr``; ``previous`` is what it has now."""
     value = "True" if verdict.ready else "False"
-    before = _ready_condition(previous)
+    before = ready_condition(previous)
     since = (
         before["lastTransitionTime"]
         if before and before.get("status") == value and before.get("lastTransitionTime")
@@ -102,14 +102,26 @@ def status_patch(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dic
     """A merge patch from ``previous`` to ``desired`` (None when nothing changes)."""
     if dict(previous) == dict(desired):
         return None
-    patch: dict[str, Any] = dict(desired)
+    return {"status": _merge_diff(previous, desired)}
+
+
+def _merge_diff(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """RFC 7386: nested objects are merged, so a key gone from a nested object (such as
+    ``secretGenerations.previous``) must be sent as null; lists are replaced whole."""
+    patch: dict[str, Any] = {}
+    for key, value in desired.items():
+        before = previous.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = _merge_diff(before, value)
+        else:
+            patch[key] = value
     patch |= {k: None for k in previous if k not in desired}
-    return {"status": patch}
+    return patch
 
 
 def became_ready(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> bool | None:
     """True/False when the Ready condition's status or reason changed, else None (for Events)."""
-    before, after = _ready_condition(previous), _ready_condition(desired)
+    before, after = ready_condition(previous), ready_condition(desired)
     if after is None:
         return None
     if before is not None and (before.get("status"), before.get("reason")) == (
@@ -120,7 +132,8 @@ def became_ready(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> boo
     return after.get("status") == "True"
 
 
-def _ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``Ready`` condition of a ``status``, if it has one."""
     for condition in status.get("conditions") or ():
         if isinstance(condition, Mapping) and condition.get("type") == READY_CONDITION:
             return condition

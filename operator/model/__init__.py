@@ -1,6 +1,6 @@
 """The resource model: AuthPolicy, Credential, Role and v1 Secret manifests (pure).
 
-Everything here is free of I/O. Parsing applies every default of DESIGN §2 and
+Everything here is free of I/O. Parsing applies every default of docs/contract.md and
 reports a bad manifest with its file, document index and field path.
 """
 

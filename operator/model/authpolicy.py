@@ -1,11 +1,17 @@
-"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target (DESIGN §2)."""
+"""AuthPolicy: a JWT or OAuth2 authentication policy attached to a proxy target.
 
-from typing import Literal
+Fields and defaults: docs/contract.md."""
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+import re
+from typing import Annotated, Literal, get_args
+
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from gatekey.operator.model.base import Spec, cel_rules
+from gatekey.operator.model.client_keys import Jwks
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
+from gatekey.operator.model.durations import Duration
+from gatekey.operator.model.routes import Routes
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 
@@ -28,17 +34,92 @@ Algorithm = Literal[
 ]
 
 
+_KINDS = "ApiProxy|ProxyGroup|PolicyGroup"
+_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+"""A namespace name (DNS-1123 label)."""
+_NAME = "[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
+"""An object name (DNS-1123 subdomain), as NAME_PATTERN."""
+AUDIENCE_LOOKS_LIKE_TARGET = f"^([^/]*/)?({_KINDS})(/.*)?$"
+"""An ``aud`` value whose first or second segment is a target kind names a Gatekey target."""
+AUDIENCE_TARGET = f"^(({_LABEL})/)?({_KINDS})/{_NAME}$|^({_KINDS})/{_LABEL}/{_NAME}$"
+"""The forms such a value may take: ``Kind/name``, or qualified by a namespace as
+``namespace/Kind/name`` or ``Kind/namespace/name``."""
+AUDIENCE_MAX_LENGTH = 512
+MAX_AUDIENCE = 32
+"""Bounds the API server needs to cost the CEL rule on each value."""
+
+
+def _target_form(value: str) -> str:
+    if re.fullmatch(AUDIENCE_LOOKS_LIKE_TARGET, value) and not re.fullmatch(AUDIENCE_TARGET, value):
+        raise ValueError(
+            f"audience value {value!r} names a target kind but is not Kind/name "
+            "(ApiProxy, ProxyGroup or PolicyGroup and an object name)"
+        )
+    return value
+
+
+AudienceValue = Annotated[
+    str,
+    AfterValidator(_target_form),
+    Field(
+        min_length=1,
+        max_length=AUDIENCE_MAX_LENGTH,
+        json_schema_extra=cel_rules(
+            (
+                f"!self.matches('{AUDIENCE_LOOKS_LIKE_TARGET}') "
+                f"|| self.matches('{AUDIENCE_TARGET}')",
+                "an audience value that names a target kind must be Kind/name",
+            )
+        ),
+    ),
+]
+"""One extra ``aud`` value: a Gatekey target (checked to be the policy's own namespace's
+when rendered) or any other string, such as a URL (RFC 7519 §4.1.3: a StringOrURI)."""
+
+
+def audience_target(value: str) -> tuple[str | None, str, str] | None:
+    """``(namespace or None, kind, name)`` of a valid :data:`AudienceValue` that names a
+    Gatekey target; None for any other value."""
+    if not re.fullmatch(AUDIENCE_TARGET, value):
+        return None
+    parts = value.split("/")
+    if len(parts) == 2:
+        return None, parts[0], parts[1]
+    if parts[0] in _KINDS.split("|"):
+        return parts[1], parts[0], parts[2]
+    return parts[0], parts[1], parts[2]
+
+
+ASYMMETRIC_ALGORITHMS: tuple[str, ...] = tuple(a for a in get_args(Algorithm) if a[:2] != "HS")
+"""The signing algorithms a client may prove a key with (DPoP proofs, client assertions):
+never ``none``, never an HMAC that a public key could be made to key."""
+
+
 class UserPool(Spec):
     """The authentication pool: a Secret whose key ``htpasswd`` holds ``user:hash`` lines."""
 
     secret_name: Name = Field(description="A Secret whose key htpasswd holds user:hash lines.")
 
 
+Binding = Literal["None", "DPoP", "DPoPRequired"]
+
+
 class PolicyToken(TokenSettings):
     """Token settings of a policy, plus what only a policy decides."""
 
+    binding: Binding = Field(
+        default="None",
+        description="Sender-constrained tokens (RFC 9449): None ignores DPoP proofs; DPoP binds "
+        "the tokens of a request that carries a proof; DPoPRequired refuses requests without one.",
+    )
+
     algorithm: Algorithm = Field(default="ES256", description="JWT signing algorithm.")
-    audience: tuple[str, ...] = Field(default=(), description="Extra aud values.")
+    audience: tuple[AudienceValue, ...] = Field(
+        default=(),
+        max_length=MAX_AUDIENCE,
+        description="Extra aud values: targets of this policy's namespace "
+        "(Kind/name, a member proxy as ApiProxy/name) or any other value, such as a URL.",
+    )
 
 
 class AuthPolicySpec(Spec):
@@ -65,6 +146,11 @@ class AuthPolicySpec(Spec):
         description="Policy mode: the Secret with the proxy key (client_id, client_secret); "
         "adopted if it exists, generated otherwise. Default <kind>-<name>-proxy-key.",
     )
+    proxy_key_jwks: Jwks | None = Field(
+        default=None,
+        description="Policy mode: public keys for private_key_jwt authentication of the "
+        "proxy key (RFC 7523), accepted instead of or beside its secret.",
+    )
     grant_types: GrantTypes = Field(
         default=("client_credentials",), description="Grants allowed besides refresh_token."
     )
@@ -77,6 +163,17 @@ class AuthPolicySpec(Spec):
     token: PolicyToken = PolicyToken()
     token_management: TokenManagementOverride | None = Field(
         default=None, description="Overrides of the issuer-wide Token Management Settings."
+    )
+    previous_secret_ttl: Duration = Field(
+        default="24h",
+        alias="previousSecretTTL",
+        description="After a rotation (annotation gatekey.io/rotate-secret), how long the "
+        "previous client secret still authenticates.",
+    )
+    routes: Routes | None = Field(
+        default=None,
+        description="Per-route rules /authz applies to this policy's tokens: the first rule "
+        "matching the method and path decides, else default.",
     )
 
     _grants = field_validator("grant_types")(unique_grants)

@@ -1,11 +1,13 @@
-"""Credential: a client of "Manage From ACL" policies (DESIGN §2)."""
+"""Credential: a client of "Manage From ACL" policies (docs/contract.md)."""
 
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gatekey.operator.model.base import Spec, cel_rules
+from gatekey.operator.model.client_keys import Jwks
 from gatekey.operator.model.common import CustomResource, Instant, Name, TargetKind
+from gatekey.operator.model.durations import Duration
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 
 RESERVED_CLAIM_NAMES = frozenset(
@@ -18,19 +20,67 @@ RESERVED_CLAIM_NAMES = frozenset(
         "nbf",
         "iat",
         "jti",
-        # RFC 6749 §5.1 / §5.2 response fields
+        # RFC 6749 §5.1 / §5.2 and RFC 8693 §2.2.1 response fields
         "access_token",
         "token_type",
         "expires_in",
         "refresh_token",
+        "issued_token_type",
         "error",
         "error_description",
         "error_uri",
-        # RFC 9068 / RFC 8693 claims Gatekey sets itself
+        # RFC 9068 §2.2 (Gatekey sets scope and client_id itself) and §2.2.3.1
         "scope",
         "client_id",
+        "auth_time",
+        "acr",
+        "amr",
+        "roles",
+        "groups",
+        "entitlements",
+        # RFC 8693 §4.1, §4.4: delegation
+        "act",
+        "may_act",
+        # RFC 7800 §3.1 / RFC 9449 §6: proof-of-possession key binding
+        "cnf",
+        # OpenID Connect Core §2, §3.3.2.11 and Front-Channel Logout §3: who the token is for
+        "azp",
+        "nonce",
+        "at_hash",
+        "c_hash",
+        "s_hash",
+        "sid",
+        # RFC 7662 §2.2 introspection response members not listed above
+        "active",
+        "username",
+        # RFC 7515 §4.1 / RFC 9068 §2.1 JOSE header parameters, which some libraries
+        # read from the payload when the header lacks them
+        "typ",
+        "cty",
+        "alg",
+        "kid",
+        "crit",
+        "jku",
+        "jwk",
+        "x5u",
+        "x5c",
+        "x5t",
     }
 )
+"""Claim names Credential Metadata may not use, as ``key`` nor as ``claimName``.
+
+They carry identity, authorization or token integrity: a value written in metadata
+would be read by a proxy or a verifier as if Gatekey had decided it. Compared
+case-insensitively: RFC 7519 §4 names are case-sensitive, but consumers that map
+JSON members or claim types without regard to case exist (ASP.NET's
+``PropertyNameCaseInsensitive``, header-based forwarding), and ``Roles`` next to a
+real ``roles`` is never a name a client needs.
+"""
+
+
+def is_reserved(name: str) -> bool:
+    """Whether ``name`` is a reserved claim or response field name, in any case."""
+    return name.lower() in RESERVED_CLAIM_NAMES
 
 
 CLAIM_NAME_PATTERN = r"^[A-Za-z0-9_.:-]+$"
@@ -38,7 +88,9 @@ CLAIM_NAME_MAX = 253
 MAX_CLAIMS = 64
 """A bound the API server needs to cost the CEL rule that compares claim names pairwise."""
 
-_RESERVED_CEL = "[" + ", ".join(f"'{n}'" for n in sorted(RESERVED_CLAIM_NAMES)) + "]"
+# One case-insensitive RE2 pattern: Kubernetes' CEL has lowerAscii(), but a regex is in
+# every CEL implementation (cel-python included, which the tests evaluate rules with).
+_RESERVED_RE = "(?i)^(" + "|".join(sorted(RESERVED_CLAIM_NAMES)) + ")$"
 _JWT_NAMES_CEL = (
     "self.claims.filter(c, !(has(c.secret) && c.secret) && "
     "(!has(c.includeInJwt) || c.includeInJwt))"
@@ -69,9 +121,12 @@ class Claim(Spec):
                 "has(self.value) != has(self.valueFrom)",
                 "exactly one of value and valueFrom is required",
             ),
-            (f"!(self.key in {_RESERVED_CEL})", "key is a reserved claim or response field name"),
             (
-                f"!has(self.claimName) || !(self.claimName in {_RESERVED_CEL})",
+                f"!self.key.matches('{_RESERVED_RE}')",
+                "key is a reserved claim or response field name",
+            ),
+            (
+                f"!has(self.claimName) || !self.claimName.matches('{_RESERVED_RE}')",
                 "claimName is a reserved claim or response field name",
             ),
         ),
@@ -96,8 +151,11 @@ class Claim(Spec):
         if (self.value is None) == (self.value_from is None):
             raise ValueError("exactly one of value and valueFrom is required")
         for name in {self.key, self.jwt_name}:
-            if name in RESERVED_CLAIM_NAMES:
-                raise ValueError(f"{name!r} is a reserved claim or response field name")
+            if is_reserved(name):
+                raise ValueError(
+                    f"{name!r} is a reserved claim or response field name "
+                    "(it carries identity or authorization)"
+                )
         return self
 
     @property
@@ -156,6 +214,11 @@ class CredentialSpec(Spec):
     acl: tuple[AclEntry, ...] = Field(
         default=(), description="API Proxy ACL: the targets this client may get tokens for."
     )
+    jwks: Jwks | None = Field(
+        default=None,
+        description="Public keys for private_key_jwt client authentication (RFC 7523), "
+        "accepted instead of or beside the secret.",
+    )
     token: CredentialToken = CredentialToken()
     claims: tuple[Claim, ...] = Field(
         default=(),
@@ -166,6 +229,12 @@ class CredentialSpec(Spec):
     disabled: bool = Field(default=False, description="invalid_client; its tokens stop verifying.")
     expires_at: Instant | None = Field(
         default=None, description="After this instant the Credential is treated as disabled."
+    )
+    previous_secret_ttl: Duration = Field(
+        default="24h",
+        alias="previousSecretTTL",
+        description="After a rotation (annotation gatekey.io/rotate-secret), how long the "
+        "previous client secret still authenticates.",
     )
 
     @model_validator(mode="after")

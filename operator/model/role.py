@@ -1,4 +1,4 @@
-"""Role: a scope and who holds it, RBAC-style subjects (DESIGN §2)."""
+"""Role: a scope and who holds it, RBAC-style subjects (docs/contract.md)."""
 
 from typing import Literal
 

@@ -1,4 +1,4 @@
-"""The ``status`` of the three kinds, as the operator writes it (DESIGN §2).
+"""The ``status`` of the three kinds, as the operator writes it (docs/contract.md).
 
 Shapes follow the Kubernetes API conventions: a ``conditions`` list of
 ``metav1.Condition`` (``type``, ``status``, ``reason``, ``message``,
@@ -60,6 +60,27 @@ class CommonStatus(Spec):
     )
 
 
+class SecretGeneration(Spec):
+    """One client secret generation: when it was made, and until when it authenticates
+    (never its value)."""
+
+    created_at: str | None = Field(
+        default=None, description="RFC 3339: when Gatekey generated it (unknown if adopted)."
+    )
+    expires_at: str | None = Field(
+        default=None, description="RFC 3339: the previous secret authenticates until then."
+    )
+
+
+class SecretGenerations(Spec):
+    """The client secrets in force: the current one, and the previous one after a rotation."""
+
+    current: SecretGeneration = SecretGeneration()
+    previous: SecretGeneration | None = Field(
+        default=None, description="Present while the previous secret still authenticates."
+    )
+
+
 class AuthPolicyStatus(CommonStatus):
     """The observed state of an AuthPolicy."""
 
@@ -68,6 +89,9 @@ class AuthPolicyStatus(CommonStatus):
         default=None, description="Policy mode: the Secret holding the proxy key."
     )
     endpoints: tuple[str, ...] = Field(default=(), description="The token paths this serves.")
+    secret_generations: SecretGenerations | None = Field(
+        default=None, description="Policy mode: the proxy key's secret generations."
+    )
 
 
 class CredentialStatus(CommonStatus):
@@ -83,6 +107,9 @@ class CredentialStatus(CommonStatus):
     acl: tuple[str, ...] = Field(
         default=(),
         description="ACL targets (Kind/name) served by an ACL-mode policy, not expired.",
+    )
+    secret_generations: SecretGenerations | None = Field(
+        default=None, description="The client secret generations in force."
     )
 
 

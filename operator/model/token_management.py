@@ -1,4 +1,4 @@
-"""Token Management Settings: scope rules and the shape of the token response (DESIGN §2)."""
+"""Token Management Settings: scope rules and the shape of the token response (docs/contract.md)."""
 
 from typing import Literal
 

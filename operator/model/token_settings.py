@@ -2,13 +2,14 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gatekey.operator.model.base import Spec
 from gatekey.operator.model.durations import Duration, duration_seconds
 
 GrantType = Literal["client_credentials", "password"]
 # max_length bounds the list for the API server's CEL cost estimate (duplicates are dropped).
+MAX_GRACE_SECONDS = 300
 GrantTypes = Annotated[tuple[GrantType, ...], Field(min_length=1, max_length=8)]
 
 
@@ -18,6 +19,22 @@ class Refresh(Spec):
     enabled: bool = False
     ttl: Duration = Field(default="24h", description="Refreshed Token Validity Period.")
     max_count: int = Field(default=0, ge=0, description="Refreshes per chain; 0 is no limit.")
+    reuse_grace_period: Duration = Field(
+        default="0s",
+        description=(
+            "How long after its rotation a refresh token may be presented again (a retry"
+            " after a lost response) without revoking its chain: the retry gets a new pair"
+            " that replaces the earlier answer. 0s: any reuse revokes the chain. At most 5m."
+        ),
+    )
+
+    @field_validator("reuse_grace_period")
+    @classmethod
+    def _short_grace(cls, value: str) -> str:
+        # A retry comes within seconds; a long window only delays reuse detection.
+        if duration_seconds(value) > MAX_GRACE_SECONDS:
+            raise ValueError("reuseGracePeriod is at most 5m")
+        return value
 
 
 class TokenSettings(Spec):

@@ -200,20 +200,24 @@ def test_the_operator_deployment(rendered: Rendered) -> None:
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     liveness = "--liveness=http://0.0.0.0:8081/healthz"
+    log_format = "--log-format=json"  # the chart's default: one JSON object per line
     assert args_of(rendered("default"), "operator", "operator") == [
         "operator",
         liveness,
+        log_format,
         f"--namespace={NAMESPACE}",
     ]
     assert args_of(rendered("namespaces"), "operator", "operator") == [
         "operator",
         liveness,
+        log_format,
         "--namespace=shop",
         "--namespace=billing",
     ]
     assert args_of(rendered("cluster-wide"), "operator", "operator") == [
         "operator",
         liveness,
+        log_format,
         "--all-namespaces",
     ]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]

@@ -1,4 +1,5 @@
-"""``gatekey serve --kube``: the issuer on the objects of the operator contract (DESIGN §3, §5).
+"""``gatekey serve --kube``: the issuer on the objects of the operator contract
+(docs/contract.md, docs/operations.md).
 
 The objects are written to the emulator as the operator would (``render``'s
 output); the issuer runs as a real process with a kubeconfig.

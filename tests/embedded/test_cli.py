@@ -1,4 +1,4 @@
-"""``gatekey render`` and ``gatekey show-key`` (DESIGN §5)."""
+"""``gatekey render`` and ``gatekey show-key`` (docs/operations.md)."""
 
 import json
 

@@ -1,5 +1,5 @@
 """Schemathesis fuzzes every documented operation: bad input never crashes the issuer
-(no 5xx), and every answer has the documented shape (DESIGN §7)."""
+(no 5xx), and every answer has the documented shape (docs/contract.md)."""
 
 import pytest
 import schemathesis

@@ -17,6 +17,9 @@ NGINX_SITE = """\
 upstream gatekey {
     server ISSUER_HOST:ISSUER_PORT;
     keepalive 64;
+    # Below Gatekey's --header-timeout (15 s), which also closes idle connections:
+    # nginx then never reuses a connection that Gatekey is closing.
+    keepalive_timeout 10s;
 }
 
 upstream orders_api {
@@ -57,6 +60,13 @@ server {
         proxy_set_header Content-Length "";
         # The API this server protects. Set here, so a client cannot choose it.
         proxy_set_header X-Gatekey-Proxy orders;
+        # The request being checked, for per-route rules (believed from a trusted peer:
+        # start Gatekey with --trusted-proxies naming this nginx).
+        proxy_set_header X-Original-URI $request_uri;
+        proxy_set_header X-Original-Method $request_method;
+        # The authority and scheme the client used: a DPoP proof names them (RFC 9449).
+        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Forwarded-Proto $scheme;
     }
 }
 """
@@ -116,6 +126,7 @@ static_resources:
               allowed_headers:
                 patterns:
                 - {exact: authorization, ignore_case: true}
+                - {exact: dpop, ignore_case: true}
               http_service:
                 server_uri:
                   uri: http://ISSUER_HOST:ISSUER_PORT

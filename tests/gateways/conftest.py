@@ -99,13 +99,22 @@ class Issuer:
         assert response.status_code == 200, response.text
 
 
+ROUTES = {
+    "rules": [
+        {"path": {"prefix": "/admin"}, "require": {"allOf": ["orders.admin"]}},
+        {"path": {"glob": "/orders/*/lines"}, "methods": ["DELETE"], "action": "Deny"},
+    ]
+}
+"""Per-route rules on the JWT policy of ``orders`` (default Allow: other paths pass)."""
+
 MANIFESTS = (
-    policy("orders-jwt", "JWT"),
+    policy("orders-jwt", "JWT", routes=ROUTES, token={"binding": "DPoP"}),
     policy("orders-oauth2", "OAuth2"),
     policy("billing-jwt", "JWT", "ApiProxy/billing"),
     policy("shop-jwt", "JWT", "ProxyGroup/shop", management="ACL", proxies=["orders"]),
     credential("svc", ["ProxyGroup/shop"]),
     role("orders-read", "ApiProxy/orders", "Credential/svc", scope="orders.read"),
+    role("orders-admin", scope="orders.admin"),
 )
 
 
@@ -137,7 +146,9 @@ def running_issuer(work: Path, *extra: str) -> Iterator[Issuer]:
 
 @pytest.fixture(scope="package")
 def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
-    with running_issuer(tmp_path_factory.mktemp("issuer")) as running:
+    # The gateways run on loopback: their X-Original-* headers are believed from there.
+    trusted = ("--trusted-proxies", "127.0.0.1/32")
+    with running_issuer(tmp_path_factory.mktemp("issuer"), *trusted) as running:
         yield running
 
 

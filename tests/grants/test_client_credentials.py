@@ -1,4 +1,4 @@
-"""The client_credentials grant on the wire (RFC 6749 §4.4), with scope rules (DESIGN §2)."""
+"""The client_credentials grant on the wire (RFC 6749 §4.4), with scope rules (docs/contract.md)."""
 
 import pytest
 
@@ -29,7 +29,8 @@ def test_wrong_secret_is_invalid_client(start_issuer):
         "error": "invalid_client",
         "error_description": "client authentication failed",
     }
-    assert "WWW-Authenticate" not in response.headers
+    # RFC 9110 §15.5.2: every 401 carries a challenge, also after client_secret_post.
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="gatekey"'
 
 
 def test_unknown_client_is_invalid_client(start_issuer):

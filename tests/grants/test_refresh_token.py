@@ -203,3 +203,35 @@ def test_revoke_previous_revokes_earlier_tokens_of_the_principal(start_issuer):
     response = refresh(issuer, first["refresh_token"])
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
+
+
+def authz(issuer, token):
+    headers = {"Authorization": f"Bearer {token}", "X-Gatekey-Proxy": "orders"}
+    return issuer.get("/authz", headers=headers).status_code
+
+
+@pytest.mark.parametrize("type_", ["JWT", "OAuth2"])
+def test_reuse_kills_every_access_token_of_the_chain(start_issuer, type_):
+    issuer = start(start_issuer, type_)
+    first = obtain(issuer, type_)
+    second = refresh(issuer, first["refresh_token"], type_).json()
+    assert [authz(issuer, t["access_token"]) for t in (first, second)] == [200, 200]
+    assert refresh(issuer, first["refresh_token"], type_).json()["error"] == "invalid_grant"
+    # JWTs included: their jti was recorded against the chain and is now denied.
+    assert [authz(issuer, t["access_token"]) for t in (first, second)] == [401, 401]
+
+
+@pytest.mark.parametrize("type_", ["JWT", "OAuth2"])
+def test_revoking_a_refresh_token_kills_the_access_tokens_of_its_chain(start_issuer, type_):
+    issuer = start(start_issuer, type_)
+    first = obtain(issuer, type_)
+    second = refresh(issuer, first["refresh_token"], type_).json()
+    other = obtain(issuer, type_)  # another chain of the same client
+    client_id, secret = issuer.proxy_key("ApiProxy", "orders")
+    revoked = issuer.post(
+        "/auth/revoke",
+        {"token": second["refresh_token"], "client_id": client_id, "client_secret": secret},
+    )
+    assert revoked.status_code == 200
+    assert [authz(issuer, t["access_token"]) for t in (first, second, other)] == [401, 401, 200]
+    assert refresh(issuer, second["refresh_token"], type_).json()["error"] == "invalid_grant"

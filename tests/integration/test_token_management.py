@@ -1,4 +1,4 @@
-"""Token Management Settings shape the response, never the JWT (DESIGN §2)."""
+"""Token Management Settings shape the response, never the JWT (docs/contract.md)."""
 
 import jwt as pyjwt
 import pytest

@@ -1,4 +1,4 @@
-"""Request rules of the token endpoints (RFC 6749 §2.3.1, §3.2, §5.2; DESIGN §4)."""
+"""Request rules of the token endpoints (RFC 6749 §2.3.1, §3.2, §5.2; docs/api.md)."""
 
 import base64
 from urllib.parse import quote
@@ -152,7 +152,7 @@ def test_unexpected_failure_is_a_bare_500(issuer, monkeypatch):
 
 
 def test_store_outage_is_503_temporarily_unavailable(issuer, monkeypatch):
-    async def down(*records):
+    async def down(*records, **more):
         raise StoreUnavailable("down")
 
     monkeypatch.setattr(issuer.runtime.store, "add", down)

@@ -121,6 +121,11 @@ def test_rules_that_iterate_lists_are_bounded() -> None:
         assert claims["items"]["properties"][name]["maxLength"] <= 253
     grants = schema_of("AuthPolicy")["properties"]["spec"]["properties"]["grantTypes"]
     assert grants["maxItems"] <= 8
+    token = schema_of("AuthPolicy")["properties"]["spec"]["properties"]["token"]
+    audience = token["properties"]["audience"]
+    assert audience["maxItems"] <= 32
+    assert audience["items"]["maxLength"] <= 512
+    assert audience["items"]["x-kubernetes-validations"]
 
 
 # The CRD schema (OpenAPI + CEL) and the model accept and reject the same manifests. -----
@@ -135,9 +140,41 @@ CASES = [
     ("group with member proxies", policy("p", target="ProxyGroup/g", proxies=["a", "b"]), True),
     ("proxy with member proxies", policy("p", proxies=["a"]), False),
     ("unknown grant", policy("p", grantTypes=["implicit"]), False),
+    (
+        "routes with every path form",
+        policy(
+            "p",
+            routes={
+                "default": "Deny",
+                "rules": [
+                    {"path": {"prefix": "/a"}, "methods": ["GET"]},
+                    {"path": {"exact": "/b"}, "require": {"allOf": ["s"], "claims": {"k": "v"}}},
+                    {"path": {"glob": "/c/**/d/*"}, "action": "Deny"},
+                ],
+            },
+        ),
+        True,
+    ),
+    (
+        "a route with two path forms",
+        policy("p", routes={"rules": [{"path": {"prefix": "/a", "exact": "/a"}}]}),
+        False,
+    ),
+    (
+        "a route glob with ** inside a segment",
+        policy("p", routes={"rules": [{"path": {"glob": "/a**"}}]}),
+        False,
+    ),
+    ("a route method in lower case", policy("p", routes={"rules": [{"methods": ["get"]}]}), False),
     ("bad duration", policy("p", token={"ttl": "1 hour"}), False),
     ("unknown algorithm", policy("p", token={"algorithm": "none"}), False),
     ("bad target kind", policy("p", target="Service/x"), False),
+    ("audience: a URL", policy("p", token={"audience": ["https://api.example.com"]}), True),
+    ("audience: a target", policy("p", token={"audience": ["ApiProxy/cart"]}), True),
+    ("audience: qualified", policy("p", token={"audience": ["ns/ProxyGroup/shop"]}), True),
+    ("audience: kind without name", policy("p", token={"audience": ["ApiProxy/"]}), False),
+    ("audience: bad name", policy("p", token={"audience": ["ns/ApiProxy/Cart"]}), False),
+    ("audience: empty value", policy("p", token={"audience": [""]}), False),
     ("credential defaults", credential("c"), True),
     ("claim with a number", credential("c", claims=[{"key": "n", "value": 3}]), True),
     (
@@ -156,6 +193,18 @@ CASES = [
         "reserved claim name",
         credential("c", claims=[{"key": "k", "value": "x", "claimName": "exp"}]),
         False,
+    ),
+    ("authorization claim key", credential("c", claims=[{"key": "roles", "value": "x"}]), False),
+    ("reserved key in capitals", credential("c", claims=[{"key": "Groups", "value": "x"}]), False),
+    (
+        "reserved claim name in capitals",
+        credential("c", claims=[{"key": "k", "value": "x", "claimName": "CNF"}]),
+        False,
+    ),
+    (
+        "a name that contains a reserved one",
+        credential("c", claims=[{"key": "roles_note", "value": "x"}]),
+        True,
     ),
     (
         "two claims under one JWT name",

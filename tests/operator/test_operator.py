@@ -103,7 +103,8 @@ def test_the_older_policy_wins_a_conflict(kube: KubeClient, ns: str) -> None:
     loser = wait_condition(kube, "AuthPolicy", ns, "second", "False", "Conflict")
     assert "first" in ready_condition(loser)["message"]
     assert gone(kube, "ConfigMap", ns, "gatekey-authpolicy-second")
-    assert ("Warning", "Conflict") in [e[:2] for e in events_for(kube, ns, "second")]
+    # The Event is posted after the status: wait for it rather than race it.
+    wait_for(lambda: ("Warning", "Conflict") in [e[:2] for e in events_for(kube, ns, "second")])
 
     kube.delete("AuthPolicy", ns, "first")
     wait_condition(kube, "AuthPolicy", ns, "second")
@@ -282,6 +283,7 @@ def test_ready_condition_follows_the_conventions(kube: KubeClient, ns: str) -> N
         "secretName",
         "roles",
         "acl",
+        "secretGenerations",
     }
     notes = cr["metadata"]["annotations"]
     assert "kopf.gatekey.io/last-handled-configuration" in notes
@@ -290,8 +292,9 @@ def test_ready_condition_follows_the_conventions(kube: KubeClient, ns: str) -> N
 def test_events_tell_what_was_written(kube: KubeClient, ns: str) -> None:
     kube.create(credential("svc"), ns)
     wait_condition(kube, "Credential", ns, "svc")
-    found = wait_for(lambda: events_for(kube, ns, "svc"))
-    assert ("Normal", "Ready", "no ACL target has an ACL-mode policy") in found
+    ready = ("Normal", "Ready", "no ACL target has an ACL-mode policy")
+    # Posted one after the other: wait for the second, not just for any.
+    found = wait_for(lambda: (f := events_for(kube, ns, "svc")) and ready in f and f)
     applied = [m for t, r, m in found if r == "Applied"]
     assert applied
     assert "created Secret svc-credentials" in applied[0]
@@ -344,7 +347,7 @@ def test_the_api_server_checks_manifests_against_the_crds(kube: KubeClient, ns: 
     assert stored["spec"]["token"] == {
         "ttl": "1h",
         "immortal": False,
-        "refresh": {"enabled": False, "ttl": "24h", "maxCount": 0},
+        "refresh": {"enabled": False, "ttl": "24h", "maxCount": 0, "reuseGracePeriod": "0s"},
         "revokePrevious": False,
         "grantTypes": ["client_credentials"],
     }
@@ -365,21 +368,66 @@ def test_only_labelled_objects_are_written(kube: KubeClient, ns: str) -> None:
     assert kube.get("Secret", ns, "unrelated")["metadata"].get("labels") is None
 
 
-def test_an_invalid_edit_keeps_the_last_good_objects(
+def slip_past_the_schema(emulator: EmulatorThread, plural: str, write: Any) -> None:
+    """``write`` with the CRD schema switched off: an invalid CR the model catches (an old
+    CRD, a model stricter than the schema)."""
+    resource = kmock.resource("gatekey.io", "v1alpha1", plural)
+    schema = emulator.call(lambda emu: emu._schemas.pop(resource))
+    try:
+        write()
+    finally:
+        emulator.call(lambda emu: emu._schemas.__setitem__(resource, schema))
+
+
+def test_an_invalid_credential_stops_granting_and_keeps_its_secret(
     kube: KubeClient, ns: str, emulator: EmulatorThread
 ) -> None:
     kube.create(credential("svc"), ns)
     wait_condition(kube, "Credential", ns, "svc")
     good = labelled(kube, ns)
+    assert ("ConfigMap", contract.credential_configmap("svc")) in good
 
-    # A rule the CRD schema would catch, slipped past it (an old CRD, a stricter model).
-    resource = kmock.resource("gatekey.io", "v1alpha1", "credentials")
-    schema = emulator.call(lambda emu: emu._schemas.pop(resource))
-    try:
-        kube.patch("Credential", ns, "svc", {"spec": {"claims": [{"key": "sub", "value": "x"}]}})
-    finally:
-        emulator.call(lambda emu: emu._schemas.__setitem__(resource, schema))
+    slip_past_the_schema(
+        emulator,
+        "credentials",
+        lambda: kube.patch(
+            "Credential", ns, "svc", {"spec": {"claims": [{"key": "sub", "value": "x"}]}}
+        ),
+    )
     cr = wait_condition(kube, "Credential", ns, "svc", "False", "Invalid")
     assert "reserved" in ready_condition(cr)["message"]
-    time.sleep(0.3)  # a pass that would prune has had its chance
-    assert labelled(kube, ns).keys() == good.keys()
+    # Fail closed: the ConfigMap the issuer grants from goes; the client secret stays.
+    wait_for(lambda: gone(kube, "ConfigMap", ns, contract.credential_configmap("svc")))
+    assert labelled(kube, ns).keys() == good.keys() - {
+        ("ConfigMap", contract.credential_configmap("svc"))
+    }
+    assert (
+        labelled(kube, ns)[("Secret", "svc-credentials")]["data"]
+        == (good[("Secret", "svc-credentials")]["data"])
+    )
+
+
+def test_an_invalid_role_stops_granting_and_an_invalid_policy_keeps_serving(
+    kube: KubeClient, ns: str, emulator: EmulatorThread
+) -> None:
+    kube.create(policy("p", "JWT"), ns)
+    kube.create(role("r", "ApiProxy/orders", scope="read"), ns)
+    wait_condition(kube, "AuthPolicy", ns, "p")
+    wait_for(lambda: kube.get("ConfigMap", ns, contract.role_configmap("r")))
+    good = labelled(kube, ns)
+
+    slip_past_the_schema(
+        emulator,
+        "roles",
+        lambda: kube.patch("Role", ns, "r", {"spec": {"subjects": [{"kind": "Everyone"}]}}),
+    )
+    slip_past_the_schema(
+        emulator,
+        "authpolicies",
+        lambda: kube.patch("AuthPolicy", ns, "p", {"spec": {"token": {"ttl": "soon"}}}),
+    )
+    wait_condition(kube, "Role", ns, "r", "False", "Invalid")
+    wait_condition(kube, "AuthPolicy", ns, "p", "False", "Invalid")
+    wait_for(lambda: gone(kube, "ConfigMap", ns, contract.role_configmap("r")))
+    time.sleep(0.3)  # a pass that would prune the policy's objects has had its chance
+    assert labelled(kube, ns).keys() == good.keys() - {("ConfigMap", contract.role_configmap("r"))}

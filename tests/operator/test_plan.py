@@ -124,3 +124,18 @@ def test_what_nothing_renders_is_deleted_or_released() -> None:
 def test_objects_of_an_invalid_cr_are_kept() -> None:
     owned = rendered("last-good")
     assert plan((), {key(owned): existing(owned)}, keep={("Credential", "c")}).ops == ()
+
+
+def test_only_the_secrets_of_keep_secrets_are_kept() -> None:
+    secret = rendered("last-good")
+    configmap = {
+        **rendered("gatekey-credential-c"),
+        "kind": "ConfigMap",
+        "data": {contract.CREDENTIAL_KEY: "{}"},
+    }
+    del configmap["type"]
+    configmap["metadata"] = {**configmap["metadata"], "labels": contract.labels("credential")}
+    found = {key(secret): existing(secret), key(configmap): existing(configmap)}
+    (op,) = plan((), found, keep_secrets={("Credential", "c")}).ops
+    assert isinstance(op, Delete)
+    assert op.key == ("ConfigMap", "gatekey-credential-c")

@@ -66,6 +66,23 @@ def test_patches_are_minimal() -> None:
     assert patch["status"]["clientId"] is None  # a field that no longer applies is removed
 
 
+def test_a_key_gone_from_a_nested_object_is_sent_as_null() -> None:
+    rotated = {"current": {"createdAt": "t1"}, "previous": {"expiresAt": "t2"}}
+    before = desired_status(
+        cr(), Verdict(True, "Ready", "a"), {"secretGenerations": rotated}, {}, NOW
+    )
+    done = {"current": {"createdAt": "t1"}}
+    after = desired_status(
+        cr(), Verdict(True, "Ready", "a"), {"secretGenerations": done}, before, NOW
+    )
+    patch = status_patch(before, after)
+    # RFC 7386: without the null, a merge patch would keep "previous".
+    assert patch["status"]["secretGenerations"] == {
+        "current": {"createdAt": "t1"},
+        "previous": None,
+    }
+
+
 def test_verdicts() -> None:
     invalid = cr(claims=[{"key": "sub", "value": "x"}])
     verdict = verdict_of(invalid, None)

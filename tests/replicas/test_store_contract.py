@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from gatekey.issuer.store.base import StoreUnavailable, TokenRecord
+from gatekey.issuer.store.base import ChainJwt, StoreUnavailable, TokenRecord
 from gatekey.issuer.store.redis import RedisStore
 from gatekey.issuer.store.sqlite import SQLiteStore
 
@@ -48,11 +48,84 @@ async def test_round_trip(store):
     assert await store.get("absent") is None
 
 
-async def test_refresh_is_used_once_even_when_racing(store):
+async def test_namespace_and_binding_round_trip(store):
+    bound = record("d2", kind="access", namespace="shop", jkt="thumb")
+    await store.add(bound)
+    assert await store.get("d2") == bound
+    rotated = record("d3", namespace="shop", jkt="thumb")
     await store.add(record("d1"))
-    results = await asyncio.gather(*(store.use_refresh("d1") for _ in range(10)))
+    assert await store.rotate("d1", rotated)
+    assert await store.get("d3") == rotated
+
+
+async def test_remember_once_refuses_a_second_time_even_racing(store):
+    until = time.time() + 60
+    results = await asyncio.gather(*(store.remember_once("proof-1", until) for _ in range(10)))
+    assert results.count(True) == 1
+    assert await store.remember_once("proof-2", until)
+    assert not await store.remember_once("proof-1", until)
+
+
+async def test_refresh_is_rotated_once_even_when_racing(store):
+    await store.add(record("d1"))
+    results = await asyncio.gather(
+        *(
+            store.rotate("d1", record(f"next{n}"), record(f"at{n}", kind="access"))
+            for n in range(10)
+        )
+    )
     assert results.count(True) == 1
     assert (await store.get("d1")).used
+    won = results.index(True)
+    for n in range(10):  # only the winner's successors were written
+        assert (await store.get(f"next{n}") is not None) is (n == won)
+        assert (await store.get(f"at{n}") is not None) is (n == won)
+
+
+async def test_rotation_and_chain_revocation_never_interleave(store):
+    """Whatever the order, once the chain is revoked no token of it is alive."""
+    now = time.time()
+    for n in range(20):
+        chain = f"race{n}"
+        await store.add(record(f"r{n}", chain=chain), jwts=[ChainJwt(f"j{n}", chain, now + 60)])
+        successors = (record(f"r{n}b", chain=chain), record(f"a{n}b", kind="access", chain=chain))
+        rotated, denied = await asyncio.gather(
+            store.rotate(f"r{n}", *successors, jwts=[ChainJwt(f"j{n}b", chain, now + 60)]),
+            store.revoke_chain(chain),
+        )
+        denied |= await store.revoke_chain(chain)  # as the loser of a race does
+        for digest in (f"r{n}", f"r{n}b", f"a{n}b"):
+            stored = await store.get(digest)
+            assert stored is None or stored.revoked
+        assert set(denied) == ({f"j{n}", f"j{n}b"} if rotated else {f"j{n}"})
+        assert await store.rotate(f"r{n}b", record(f"r{n}c", chain=chain)) is False
+
+
+async def test_revoking_a_chain_denies_its_jwts_durably(store):
+    now = time.time()
+    await store.add(
+        record("r", chain="c1"),
+        jwts=[ChainJwt("j1", "c1", now + 60), ChainJwt("j2", "c1", None)],
+    )
+    await store.add(record("s", chain="c2"), jwts=[ChainJwt("other", "c2", now + 60)])
+    assert await store.rotate("r", record("r2", chain="c1"), jwts=[ChainJwt("j3", "c1", now + 9)])
+    assert await store.revoke_chain("c1") == {
+        "j1": pytest.approx(now + 60),
+        "j2": None,
+        "j3": pytest.approx(now + 9),
+    }
+    assert set(await store.denied_jtis(now)) == {"j1", "j2", "j3"}
+    # A tombstone: no later rotation in the chain, even of a token added afterwards.
+    await store.add(record("late", chain="c1"))
+    assert await store.rotate("late", record("late2", chain="c1")) is False
+    assert not (await store.get("s")).revoked
+
+
+async def test_blocks_are_kept(store):
+    now = time.time()
+    await store.block("client:x@192.0.2.1", now + 60)
+    await store.block("addr:192.0.2.2", now - 1)
+    assert await store.blocks(now) == {"client:x@192.0.2.1": pytest.approx(now + 60)}
 
 
 async def test_revoke_chain_and_grant(store):
@@ -108,6 +181,17 @@ async def test_redis_expires_tokens_with_their_life(redis_url):
     await store.close()
 
 
+async def test_redis_chain_sets_expire_with_their_last_token(redis_url):
+    store = RedisStore(redis_url)
+    await store.add(record("a", chain="c", expires_in=100.0))
+    await store.add(record("b", chain="c", expires_in=50.0))
+    chain_ttl = await store._redis.ttl("gk:chain:c")
+    assert 90 <= chain_ttl <= 101
+    await store.add(record("forever", chain="c", expires_in=None))
+    assert await store._redis.ttl("gk:chain:c") == -1
+    await store.close()
+
+
 async def test_redis_down_is_store_unavailable(tmp_path):
     from tests.support.process import free_port
 
@@ -115,3 +199,88 @@ async def test_redis_down_is_store_unavailable(tmp_path):
     with pytest.raises(StoreUnavailable):
         await store.get("x")
     await store.close()
+
+
+async def _rotate_or_replace(store, digest, n, now, grace=60.0):
+    """What the refresh grant does with the store: rotate, else replace within the grace."""
+    successors = (record(f"s{n}"), record(f"a{n}", kind="access"))
+    jwts = [ChainJwt(f"j{n}", "c1", now + 60)]
+    if await store.rotate(digest, *successors, jwts=jwts, now=now):
+        return "rotated"
+    denied = await store.replace_rotation(digest, *successors, jwts=jwts, now=now, grace=grace)
+    return "refused" if denied is None else denied
+
+
+async def test_a_retry_within_the_grace_period_replaces_the_answer(store):
+    now = time.time()
+    await store.add(record("r"))
+    assert await _rotate_or_replace(store, "r", 1, now) == "rotated"
+    assert (await store.get("r")).used_at == pytest.approx(now)
+    assert await _rotate_or_replace(store, "r", 2, now + 5) == {"j1": pytest.approx(now + 60)}
+    first_refresh, first_access = await store.get("s1"), await store.get("a1")
+    # The replaced refresh token is used, without a grace period of its own: a reuse.
+    assert first_refresh.used
+    assert first_refresh.used_at is None
+    assert not first_refresh.revoked
+    assert first_access.revoked
+    assert "j1" in await store.denied_jtis(now)
+    assert not (await store.get("s2")).used
+    assert not (await store.get("a2")).revoked
+    assert await store.replace_rotation("s1", record("x"), jwts=[], now=now, grace=60) is None
+    assert await store.get("x") is None
+    # The chain goes on from the retry's answer.
+    assert await store.rotate("s2", record("s3"), now=now + 6)
+
+
+async def test_no_replacement_outside_the_grace_period_or_once_the_answer_was_used(store):
+    now = time.time()
+    await store.add(record("r"), record("unrotated", chain="c2"))
+    assert await _rotate_or_replace(store, "r", 1, now) == "rotated"
+    for late, grace in ((now + 60, 60.0), (now + 1, 0.0)):
+        assert await _rotate_or_replace(store, "r", 9, late, grace) == "refused"
+        assert await store.get("s9") is None
+        assert await store.get("a9") is None
+    assert await _rotate_or_replace(store, "unrotated", 8, now) == "rotated"
+    assert await store.rotate("s1", record("s1b"), now=now + 1)  # the answer was used
+    assert await _rotate_or_replace(store, "r", 7, now + 2) == "refused"
+    assert not (await store.get("a1")).revoked
+    await store.revoke_chain("c1")
+    await store.add(record("t", chain="c3"))
+    assert await _rotate_or_replace(store, "t", 6, now) == "rotated"
+    await store.revoke_chain("c3")
+    assert await _rotate_or_replace(store, "t", 5, now + 1) == "refused"
+
+
+async def test_racing_retries_leave_exactly_one_live_branch(store):
+    """Every retry inside the window is answered; only the last answer stays alive."""
+    now = time.time()
+    await store.add(record("r"))
+    outcomes = await asyncio.gather(*(_rotate_or_replace(store, "r", n, now) for n in range(20)))
+    assert outcomes.count("rotated") == 1
+    assert "refused" not in outcomes
+    live = [n for n in range(20) if not (await store.get(f"s{n}")).used]
+    assert len(live) == 1
+    access = [n for n in range(20) if not (await store.get(f"a{n}")).revoked]
+    assert access == live
+    denied = await store.denied_jtis(now)
+    assert {f"j{n}" for n in range(20)} - set(denied) == {f"j{live[0]}"}
+
+
+async def test_remember_once_is_atomic_and_shared(store):
+    now = time.time()
+    results = await asyncio.gather(*(store.remember_once("a:x", now + 60) for _ in range(10)))
+    assert results.count(True) == 1
+    assert await store.remember_once("a:y", now + 60) is True
+    assert await store.remember_once("a:x", now + 60) is False
+
+
+async def test_redis_remembers_across_replicas_until_the_time(redis_url):
+    first, second = RedisStore(redis_url), RedisStore(redis_url)
+    try:
+        assert await first.remember_once("a:z", time.time() + 1) is True
+        assert await second.remember_once("a:z", time.time() + 1) is False
+        await asyncio.sleep(2.5)
+        assert await second.remember_once("a:z", time.time() + 60) is True
+    finally:
+        await first.close()
+        await second.close()

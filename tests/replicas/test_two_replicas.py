@@ -1,4 +1,4 @@
-"""Two issuer processes on one Redis behave as one issuer (DESIGN §5, §7)."""
+"""Two issuer processes on one Redis behave as one issuer (docs/reference.md, "Replicas")."""
 
 import concurrent.futures
 import json

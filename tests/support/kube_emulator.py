@@ -1,7 +1,7 @@
 """A Kubernetes API emulator that a kopf operator (and a LIST+WATCH client) can run against.
 
 kmock's ``KubernetesEmulator`` keeps objects in memory but lacks what kopf relies
-on (see ``../shared/notes/kmock-and-kopf.md``). This subclass serves every request
+on (see docs/operator.md, "Testing without a cluster"). This subclass serves every request
 for a declared resource itself, and adds:
 
 - ``resourceVersion`` (one counter, as etcd's), ``uid``, ``creationTimestamp``,
@@ -22,7 +22,11 @@ for a declared resource itself, and adds:
 - garbage collection through ``ownerReferences`` (switchable, to test an operator
   that cleans up after itself);
 - a trimmed request log (kmock matches each request against all earlier ones),
-  a record of writes (``writes``) and injected failures (``fail()``).
+  a record of writes (``writes``) and injected failures (``fail()``,
+  ``break_watches()``);
+- (in ``kube_harness.LargeBodyServer``) request bodies up to 3 MiB: kmock's aiohttp
+  server takes 1 MiB, less than one Secret the API server accepts (1 MiB of data is
+  1.4 MiB of base64 JSON).
 
 It belongs to the tests: nothing in the product imports it.
 """
@@ -193,6 +197,23 @@ class KubeEmulator(kmock.KubernetesEmulator):
         fault = Fault(method.upper(), plural, code, times, name, subresource)
         self._faults.append(fault)
         return fault
+
+    def clear_faults(self) -> None:
+        """Stop every injected failure."""
+        self._faults.clear()
+
+    def break_watches(self, plural: str, code: int = 500, message: str = "injected") -> int:
+        """Send an ``ERROR`` event on every open watch of ``plural`` and end it, as the API
+        server does when a watch cannot go on; how many watches were broken."""
+        status = ApiError(code, "InternalError", message).status()
+        broken = 0
+        for res, watches in self._watches.items():
+            if res.plural != plural:
+                continue
+            for watch in watches:
+                watch.queue.put_nowait(Change(self._rv, "ERROR", status, None))
+                broken += 1
+        return broken
 
     def current(self, resource: kmock.resource, namespace: str | None, name: str) -> Any:
         """A copy of an object as stored, or None (for tests in the emulator's loop)."""
@@ -391,6 +412,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
                     await response.write(_line(_bookmark(request.resource, info, self._rv)))
                     quiet_since = loop.time()
                 continue
+            if change.type == "ERROR":
+                await response.write(_line({"type": "ERROR", "object": change.obj}))
+                return
             event = self._event_for(watch, change)
             if event is not None:
                 await response.write(_line(event))

@@ -21,6 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp.test_utils
+import aiohttp.web
+import aiohttp.web_server
 import kmock
 import kopf
 import requests
@@ -34,6 +37,7 @@ from tests.support.kube_emulator import KubeEmulator
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
 T = TypeVar("T")
+MAX_BODY = 3 * 1024 * 1024  # the API server's limit on a request body (MaxRequestBodyBytes)
 
 PLURALS = {
     "AuthPolicy": ("gatekey.io/v1alpha1", "authpolicies"),
@@ -106,10 +110,30 @@ class EmulatorThread:
         for crd in crd_documents():
             emulator.install_crd(crd)
         self.emulator = emulator
-        async with emulator, kmock.Server(emulator) as server:
+        async with emulator, kmock.Server(emulator, server_cls=LargeBodyServer) as server:
             self.url = str(server.url).rstrip("/")
             self._ready.set()
             await self._stop.wait()
+
+
+class LargeBodyServer(aiohttp.test_utils.RawTestServer):
+    """kmock's server, taking request bodies as large as the API server does (3 MiB)
+    rather than aiohttp's 1 MiB default."""
+
+    async def _make_runner(self, debug: bool = True, **kwargs: Any) -> aiohttp.web.ServerRunner:
+        loop = asyncio.get_running_loop()
+
+        def request(
+            message: Any, payload: Any, protocol: Any, writer: Any, task: Any
+        ) -> aiohttp.web.BaseRequest:
+            return aiohttp.web.BaseRequest(
+                message, payload, protocol, writer, task, loop, client_max_size=MAX_BODY
+            )
+
+        server = aiohttp.web_server.Server(
+            self._handler, loop=loop, debug=debug, request_factory=request, **kwargs
+        )
+        return aiohttp.web.ServerRunner(server, debug=debug, **kwargs)
 
 
 class KubeError(Exception):

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 
 from gatekey.issuer.embedded.folder import ManifestFolder
+from gatekey.issuer.embedded.reading import MAX_FILE_BYTES
 from tests.unit.helpers import credential_doc, policy_doc, role_doc, secret_doc
 
 
@@ -125,9 +126,9 @@ def test_broken_new_object_is_absent(tmp_path):
     assert [e.path for e in loaded.errors] == ["spec.type"]
 
 
-def test_yaml_syntax_error_keeps_file_objects(tmp_path):
+def test_yaml_syntax_error_keeps_only_the_policies_of_the_file(tmp_path):
     folder = ManifestFolder(tmp_path)
-    write(tmp_path / "a.yaml", role_doc("r"), role_doc("s"))
+    write(tmp_path / "a.yaml", policy_doc("p"), role_doc("r"), credential_doc("c"))
     write(tmp_path / "b.yaml", role_doc("t", scope="before"))
     folder.load()
 
@@ -137,11 +138,48 @@ def test_yaml_syntax_error_keeps_file_objects(tmp_path):
     (error,) = loaded.errors
     assert error.source == "a.yaml"
     assert "line" in error.message
-    assert keys(loaded) == {("Role", "default", n) for n in ("r", "s", "t")}
+    # The edit may have been the one that took a grant away: Roles and Credentials stop.
+    assert keys(loaded) == {("AuthPolicy", "default", "p"), ("Role", "default", "t")}
+    assert loaded.kept == {("AuthPolicy", "default", "p")}
+    assert loaded.withheld == {("Role", "default", "r"), ("Credential", "default", "c")}
     assert loaded.resources[("Role", "default", "t")].scope == "after"
 
     again = folder.load()
     assert keys(again) == keys(loaded)
+
+
+def test_an_invalid_edit_fails_closed_for_credentials_roles_and_secrets(tmp_path):
+    folder = ManifestFolder(tmp_path)
+    write(
+        tmp_path / "a.yaml",
+        policy_doc("p", token={"ttl": "1h"}),
+        credential_doc("c"),
+        role_doc("r"),
+        secret_doc("users", htpasswd="a:b"),
+    )
+    assert folder.load().errors == ()
+
+    bad_role = role_doc("r")
+    bad_role["spec"]["subjects"] = "everyone"
+    bad_credential = credential_doc("c", disabled=True, expiresAt="next tuesday")
+    bad_secret = secret_doc("users")
+    bad_secret["data"] = {"htpasswd": "not base64!"}
+    write(
+        tmp_path / "a.yaml",
+        policy_doc("p", token={"ttl": "soon"}),
+        bad_credential,
+        bad_role,
+        bad_secret,
+    )
+    loaded = folder.load()
+    assert len(loaded.errors) == 4
+    assert keys(loaded) == {("AuthPolicy", "default", "p")}
+    assert loaded.resources[("AuthPolicy", "default", "p")].spec.token.ttl == "1h"
+    assert loaded.withheld == {
+        ("Credential", "default", "c"),
+        ("Role", "default", "r"),
+        ("Secret", "default", "users"),
+    }
 
 
 def test_yaml_error_in_new_file_loads_nothing_from_it(tmp_path):
@@ -209,3 +247,51 @@ def test_configmap_volume_layout(tmp_path):
     loaded = ManifestFolder(tmp_path).load()
     assert keys(loaded) == {("Role", "default", "r")}
     assert loaded.errors == ()
+
+
+def test_bad_files_are_contained_and_named(tmp_path):
+    folder = ManifestFolder(tmp_path)
+    write(tmp_path / "good.yaml", role_doc("r"))
+    (tmp_path / "deep.yaml").write_text("a: " + "[" * 20_000)
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
+    (tmp_path / "nul.yaml").write_bytes(b"kind: Role\x00\n")
+    (tmp_path / "huge.yaml").write_bytes(b"#" * (MAX_FILE_BYTES + 1))
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(bomb))
+    (tmp_path / "loop.yaml").write_text("a: &a [*a]\n")
+    loaded = folder.load()
+    reasons = {e.source: e.message for e in loaded.errors}
+    assert set(reasons) == {
+        "deep.yaml",
+        "binary.yaml",
+        "nul.yaml",
+        "huge.yaml",
+        "bomb.yaml",
+        "loop.yaml",
+    }
+    assert "nested more than" in reasons["deep.yaml"]
+    assert "not UTF-8" in reasons["binary.yaml"]
+    assert "control character" in reasons["nul.yaml"]
+    assert "larger than" in reasons["huge.yaml"]
+    assert "alias" in reasons["bomb.yaml"]
+    assert "alias" in reasons["loop.yaml"]
+    assert keys(loaded) == {("Role", "default", "r")}
+
+
+def test_an_edit_is_seen_whatever_the_clock_says_and_unchanged_files_are_not_parsed_again(
+    tmp_path,
+):
+    folder = ManifestFolder(tmp_path)
+    write(tmp_path / "a.yaml", role_doc("r", scope="one"))
+    write(tmp_path / "b.yaml", role_doc("s"))
+    folder.load()
+    parsed_b = folder._parsed["b.yaml"]
+    stat = (tmp_path / "a.yaml").stat()
+    # Same size, same modification time: only the content tells the edit apart.
+    write(tmp_path / "a.yaml", role_doc("r", scope="two"))
+    os.utime(tmp_path / "a.yaml", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (tmp_path / "a.yaml").stat().st_size == stat.st_size
+    loaded = folder.load()
+    assert loaded.resources[("Role", "default", "r")].scope == "two"
+    assert folder._parsed["b.yaml"] is parsed_b

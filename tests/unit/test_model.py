@@ -1,8 +1,10 @@
-"""The resource model: DESIGN §2 defaults and rules, and where a bad manifest is reported."""
+"""The resource model: the defaults and rules of docs/contract.md, and where a bad
+manifest is reported."""
 
 import base64
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,6 +163,16 @@ def test_refresh_duration_and_count_validated():
     assert error_of(bad_ttl).path == "spec.token.refresh.ttl"
     bad_count = policy_doc("p", token={"refresh": {"maxCount": -1}})
     assert error_of(bad_count).path == "spec.token.refresh.maxCount"
+
+
+def test_refresh_grace_period_is_short():
+    assert parse(policy_doc("p")).spec.token.refresh.reuse_grace_period == "0s"
+    fine = policy_doc("p", token={"refresh": {"reuseGracePeriod": "5m"}})
+    assert parse(fine).spec.token.refresh.reuse_grace_period == "5m"
+    for doc in (policy_doc, credential_doc):
+        error = error_of(doc("p", token={"refresh": {"reuseGracePeriod": "5m1s"}}))
+        assert error.path == "spec.token.refresh.reuseGracePeriod"
+        assert "at most 5m" in error.message
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -344,7 +356,69 @@ def test_reserved_claim_names_rejected(name):
 def test_reserved_names_cover_the_rfcs():
     rfc7519 = {"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
     rfc6749 = {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
-    assert rfc7519 | rfc6749 | {"client_id"} <= RESERVED_CLAIM_NAMES
+    rfc9068 = {"auth_time", "acr", "amr", "roles", "groups", "entitlements", "client_id"}
+    rfc8693 = {"act", "may_act"}
+    pop = {"cnf"}  # RFC 7800, RFC 9449
+    oidc = {"azp", "nonce", "at_hash", "c_hash", "sid"}
+    rfc7662 = {"active", "token_type", "username"}
+    header = {"typ", "kid", "alg"}
+    assert rfc7519 | rfc6749 | rfc9068 | rfc8693 | pop | oidc | rfc7662 | header <= (
+        RESERVED_CLAIM_NAMES
+    )
+
+
+@pytest.mark.parametrize("name", ["Roles", "GROUPS", "Scope", "Client_Id", "CNF", "Act"])
+def test_reserved_names_are_compared_without_case(name):
+    """A consumer that maps claims case-insensitively must not read metadata as ``roles``."""
+    error = error_of(credential_doc("c", claims=[{"key": name, "value": "admin"}]))
+    assert error.source == "dir/file.yaml"
+    assert error.path == "spec.claims.0"
+    assert f"{name!r} is a reserved claim" in error.message
+    renamed = credential_doc("c", claims=[{"key": "team", "value": "x", "claimName": name}])
+    assert f"{name!r} is a reserved claim" in error_of(renamed).message
+
+
+@pytest.mark.parametrize("name", ["role", "group_name", "tier", "actor", "scopes_note", "email"])
+def test_names_near_reserved_ones_stay_allowed(name):
+    cred = parse(credential_doc("c", claims=[{"key": name, "value": "x"}]))
+    assert cred.spec.claims[0].jwt_name == name
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ApiProxy/orders",
+        "ProxyGroup/a.b",
+        "ns/PolicyGroup/g",
+        "ApiProxy/ns/orders",
+        "https://api.example.com/ApiProxy/x",
+        "orders",
+        "urn:x:ApiProxy",
+        "a/b/ApiProxy/c",
+    ],
+)
+def test_audience_values_in_a_valid_form(value):
+    policy = parse(policy_doc("p", token={"audience": [value]}))
+    assert policy.spec.token.audience == (value,)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ApiProxy",
+        "ApiProxy/",
+        "ApiProxy/Orders",
+        "ProxyGroup/a_b",
+        "ns/ApiProxy/",
+        "NS/ApiProxy/x",
+        "ApiProxy/a/b/c",
+        "PolicyGroup/ns/",
+    ],
+)
+def test_audience_value_naming_a_target_kind_needs_a_valid_name(value):
+    error = error_of(policy_doc("p", token={"audience": ["https://ok.example", value]}))
+    assert error.path == "spec.token.audience.1"
+    assert f"audience value {value!r} names a target kind" in error.message
 
 
 def test_claim_needs_exactly_one_of_value_and_value_from():
@@ -681,3 +755,46 @@ def test_status_from_kubectl_output_is_ignored():
     }
     role = parse_document(doc, "r.yaml", "0")
     assert "status" not in role.model_dump(by_alias=True)
+
+
+def test_the_reference_lists_every_reserved_name():
+    text = (Path(__file__).parents[2] / "docs" / "reference.md").read_text()
+    start = text.index("- Credential Metadata may not use")
+    bullet = text[start : text.index("\n- ", start + 1)]
+    listed = {w for quoted in re.findall(r"`([^`]+)`", bullet) for w in quoted.split()}
+    assert listed >= RESERVED_CLAIM_NAMES
+    assert listed - RESERVED_CLAIM_NAMES <= {"key", "claimName", "Roles", "Invalid"}
+
+
+_EC_JWK = {
+    "kty": "EC",
+    "crv": "P-256",
+    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+}
+
+
+def test_client_jwks_accepted_on_credential_and_proxy_key():
+    cred = parse(credential_doc("c", jwks={"keys": [_EC_JWK | {"kid": "a", "use": "sig"}]}))
+    assert cred.spec.jwks.keys[0].kid == "a"
+    pol = parse(policy_doc("p", proxyKeyJwks={"keys": [_EC_JWK | {"key_ops": ["verify"]}]}))
+    assert pol.spec.proxy_key_jwks.keys[0].crv == "P-256"
+
+
+@pytest.mark.parametrize(
+    ("jwks", "path", "message"),
+    [
+        ({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}, "spec.jwks.keys.0.kty", "RSA"),
+        ({"keys": [_EC_JWK | {"d": "private"}]}, "spec.jwks.keys.0.d", "Extra inputs"),
+        ({"keys": [{"kty": "RSA", "n": "AQAB", "e": "!"}]}, "spec.jwks.keys.0.e", "pattern"),
+        ({"keys": [_EC_JWK | {"x": "AAAA"}]}, "spec.jwks.keys.0", "not a usable EC"),
+        ({"keys": [_EC_JWK | {"kid": "a"}, _EC_JWK | {"kid": "a"}]}, "spec.jwks", "kid"),
+        ({"keys": []}, "spec.jwks.keys", "at least 1"),
+        ({"keys": [_EC_JWK] * 11}, "spec.jwks.keys", "at most 10"),
+    ],
+)
+def test_bad_client_jwks_is_a_manifest_error_with_its_field(jwks, path, message):
+    error = error_of(credential_doc("c", jwks=jwks), "team/c.yaml")
+    assert error.path == path
+    assert message in error.message
+    assert "team/c.yaml" in str(error)

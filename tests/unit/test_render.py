@@ -1,4 +1,4 @@
-"""Render: CRs + existing Secrets -> the labelled Secrets and ConfigMaps of DESIGN §3."""
+"""Render: CRs + existing Secrets -> the labelled Secrets and ConfigMaps of docs/contract.md."""
 
 import json
 from datetime import timedelta
@@ -244,7 +244,7 @@ def test_conflict_order_does_not_depend_on_input_order():
 def test_credential_secret_generated_under_default_name():
     rendered = do_render(credential_doc("svc"))
     values = data(rendered.by_name("Secret", "svc-credentials"))
-    assert set(values) == {"client_id", "client_secret"}
+    assert set(values) == {"client_id", "client_secret", "client_secret_created_at"}
     status = rendered.statuses[("Credential", "svc")]
     assert status.ready
     assert status.fields["clientId"] == values["client_id"]
@@ -377,6 +377,82 @@ def test_audience_target_members_and_extras():
         "ApiProxy/pay",
         "https://api.example",
     ]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "ApiProxy/orders",  # its own target
+        "ApiProxy/cart",  # a member proxy of another policy of the namespace
+        "ProxyGroup/shop",  # another policy's target in the namespace
+        "default/ApiProxy/orders",  # qualified with its own namespace
+        "ApiProxy/default/cart",
+        "https://api.example.com",  # not a Gatekey target
+        "urn:example:billing",
+    ],
+)
+def test_audience_may_name_what_the_namespace_owns(extra):
+    rendered = do_render(
+        policy_doc("p", token={"audience": [extra]}),
+        policy_doc(
+            "shop",
+            management="ACL",
+            targetRef={"kind": "ProxyGroup", "name": "shop", "proxies": ["cart"]},
+        ),
+    )
+    assert rendered.statuses[("AuthPolicy", "p")].ready
+    payload = contract.payload(
+        rendered.by_name("ConfigMap", "gatekey-authpolicy-p"), "authpolicy.json"
+    )
+    assert payload["audience"][-1] == extra
+
+
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        ("ApiProxy/payments", "is not a target of namespace default"),
+        ("PolicyGroup/billing", "is not a target of namespace default"),
+        ("evil/ApiProxy/orders", "names namespace evil"),
+        ("ApiProxy/other/orders", "names namespace other"),
+    ],
+)
+def test_audience_naming_a_target_the_namespace_does_not_own_is_refused(extra, why):
+    rendered = do_render(
+        policy_doc("p", "OAuth2", token={"audience": ["https://api.example", extra]}),
+        policy_doc("fine", target="ApiProxy/cart"),
+    )
+    status = rendered.statuses[("AuthPolicy", "p")]
+    assert (status.ready, status.reason, status.path) == (
+        False,
+        "AudienceNotOwned",
+        "spec.token.audience",
+    )
+    assert repr(extra) in status.message
+    assert why in status.message
+    assert rendered.by_name("ConfigMap", "gatekey-authpolicy-p") is None
+    assert rendered.by_name("Secret", PROXY_KEY) is None  # nothing of it is rendered
+    assert rendered.statuses[("AuthPolicy", "fine")].ready  # the others are untouched
+
+
+def test_a_refused_policy_keeps_its_proxy_key():
+    key = {"client_id": "kept", "client_secret": "s"}
+    rendered = do_render(
+        policy_doc("p", token={"audience": ["ApiProxy/elsewhere"]}),
+        secrets={PROXY_KEY: key},
+        generated=frozenset({PROXY_KEY}),
+    )
+    assert rendered.statuses[("AuthPolicy", "p")].reason == "AudienceNotOwned"
+    assert data(rendered.by_name("Secret", PROXY_KEY)) == key  # fixing it changes no key
+    assert rendered.by_name("ConfigMap", "gatekey-authpolicy-p") is None  # not served
+
+
+def test_a_refused_policy_does_not_take_the_slot_of_a_newer_one():
+    rendered = do_render(
+        policy_doc("old", created="2030-01-01T00:00:00Z", token={"audience": ["ApiProxy/x"]}),
+        policy_doc("new", created="2030-01-02T00:00:00Z"),
+    )
+    assert rendered.statuses[("AuthPolicy", "old")].reason == "AudienceNotOwned"
+    assert rendered.statuses[("AuthPolicy", "new")].ready
 
 
 def test_role_payload():

@@ -1,4 +1,5 @@
-"""Signing-key life: first key, pre-published successor, switch-over and retirement (DESIGN §3)."""
+"""Signing-key life: first key, pre-published successor, switch-over and retirement
+(docs/contract.md)."""
 
 from datetime import timedelta
 from typing import Any

@@ -180,21 +180,21 @@ def test_signing_keys_and_jwks():
     assert snap.signing_key(NS, "ES256", NOW - timedelta(seconds=1)) is None
     assert snap.signing_key(NS, "EdDSA", NOW) is None
     assert snap.signing_key("elsewhere", "ES256", NOW) is None
-    assert [k["kid"] for k in snap.jwks["keys"]] == [key.kid]
+    assert [k["kid"] for k in snap.jwks[NS]["keys"]] == [key.kid]
 
 
 def test_symmetric_keys_load_but_are_not_published():
     objects = list(do_render(policy_doc("p", token={"algorithm": "HS256"})).objects)
     snap = snapshot_of(objects)
     assert snap.signing_key(NS, "HS256", NOW).jwk["kty"] == "oct"
-    assert snap.jwks == {"keys": []}
+    assert snap.jwks == {NS: {"keys": []}}
 
 
 def test_empty_snapshot():
     snap = snapshot_of([])
     assert snap.proxy_keys == {}
     assert snap.credentials == {}
-    assert snap.jwks == {"keys": []}
+    assert snap.jwks == {}
     assert snap.errors == ()
 
 
@@ -316,7 +316,7 @@ def test_bad_signing_keys_skipped():
     snap = snapshot_of(objects)
     assert errors_about(snap, "gatekey-signing-keys")
     assert snap.signing_key(NS, "ES256", NOW) is None
-    assert snap.jwks == {"keys": []}
+    assert snap.jwks == {}
     assert snap.credentials
 
 

@@ -1,5 +1,6 @@
 """The SQLite token store: round trips, single-use refresh, revocation, purge, persistence."""
 
+import sqlite3
 from dataclasses import replace
 
 import pytest
@@ -60,22 +61,24 @@ async def test_digest_is_not_the_token(store):
     assert len(token_digest("gkat_secret")) == 64
 
 
-async def test_use_refresh_is_single_use(store):
+async def test_rotate_is_single_use(store):
     refresh = record("gkrt_a", kind="refresh")
     await store.add(refresh)
-    assert await store.use_refresh(refresh.digest) is True
-    assert await store.use_refresh(refresh.digest) is False
+    assert await store.rotate(refresh.digest, record("gkrt_b", kind="refresh")) is True
+    assert await store.rotate(refresh.digest, record("gkrt_c", kind="refresh")) is False
     assert (await store.get(refresh.digest)).used is True
+    assert await store.get(token_digest("gkrt_b")) is not None
+    assert await store.get(token_digest("gkrt_c")) is None  # a refused rotation writes nothing
 
 
-async def test_use_refresh_refuses_access_unknown_and_revoked(store):
+async def test_rotate_refuses_access_unknown_and_revoked(store):
     access = record("gkat_a")
     revoked = record("gkrt_r", kind="refresh", chain_id="chain-2")
     await store.add(access, revoked)
     await store.revoke_chain("chain-2")
-    assert await store.use_refresh(access.digest) is False
-    assert await store.use_refresh(token_digest("nope")) is False
-    assert await store.use_refresh(revoked.digest) is False
+    assert await store.rotate(access.digest) is False
+    assert await store.rotate(token_digest("nope")) is False
+    assert await store.rotate(revoked.digest) is False
 
 
 async def test_revoke_chain_only_that_chain(store):
@@ -118,14 +121,14 @@ async def test_persists_across_reopen(tmp_path):
     first = SQLiteStore(path)
     refresh = record("gkrt_a", kind="refresh")
     await first.add(refresh, record("gkat_a"))
-    await first.use_refresh(refresh.digest)
+    assert await first.rotate(refresh.digest, now=T0 + 5)
     await first.close()
 
     second = SQLiteStore(path)
     try:
-        assert await second.get(refresh.digest) == replace(refresh, used=True)
+        assert await second.get(refresh.digest) == replace(refresh, used=True, used_at=T0 + 5)
         assert await second.get(token_digest("gkat_a")) == record("gkat_a")
-        assert await second.use_refresh(refresh.digest) is False
+        assert await second.rotate(refresh.digest) is False
     finally:
         await second.close()
 
@@ -156,3 +159,54 @@ def test_live():
     assert not rec.live(T0 + 10)
     assert record("a", expires_at=None).live(T0 + 10**9)
     assert not replace(rec, revoked=True).live(T0)
+
+
+async def test_opens_a_state_dir_from_before_the_grace_period(tmp_path):
+    """An older tokens table gains the new columns; its rotated tokens get no grace."""
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE tokens (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, chain_id TEXT NOT"
+        " NULL, grant_key TEXT NOT NULL, client_id TEXT NOT NULL, subject TEXT NOT NULL,"
+        " username TEXT, scope TEXT NOT NULL, audience TEXT NOT NULL, token_type TEXT NOT"
+        " NULL, management TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL,"
+        " chain_started_at REAL NOT NULL, refresh_count INTEGER NOT NULL, used INTEGER NOT"
+        " NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0)"
+    )
+    old.execute(
+        "INSERT INTO tokens VALUES ('d', 'refresh', 'c', 'g', 'cl', 's', NULL, '', '',"
+        " 'OAuth2', 'Policy', 1, NULL, 1, 0, 1, 0)"
+    )
+    old.commit()
+    old.close()
+    store = SQLiteStore(path)
+    try:
+        stored = await store.get("d")
+        assert stored is not None
+        assert stored.used
+        assert stored.used_at is None
+        assert stored.namespace == ""
+        replaced = await store.replace_rotation(
+            "d", record("gkrt_x", kind="refresh"), jwts=[], now=2, grace=60
+        )
+        assert replaced is None
+        await store.add(record("gkrt_n", kind="refresh"))
+        assert await store.rotate(token_digest("gkrt_n"), now=T0)
+    finally:
+        await store.close()
+
+
+async def test_remember_once_forgets_after_its_time(tmp_path):
+    now = [T0]
+    store = SQLiteStore(tmp_path / "t.db", clock=lambda: now[0])
+    try:
+        assert await store.remember_once("k", T0 + 10) is True
+        assert await store.remember_once("k", T0 + 20) is False
+        now[0] = T0 + 10
+        assert await store.remember_once("k", T0 + 20) is True
+        assert await store.remember_once("k", T0 + 30) is False
+        assert await store.purge(T0 + 21) == 0  # purge counts tokens; the row is gone
+        now[0] = T0 + 15
+        assert await store.remember_once("k", T0 + 30) is True
+    finally:
+        await store.close()

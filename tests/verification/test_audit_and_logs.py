@@ -1,4 +1,4 @@
-"""Audit lines, and no secret, password or token in anything the server logs (DESIGN §7)."""
+"""Audit lines, and no secret, password or token in anything the server logs (docs/contract.md)."""
 
 import json
 import signal

@@ -1,4 +1,4 @@
-"""/authz: forward authentication for the proxy (DESIGN §4, RFC 6750 §3)."""
+"""/authz: forward authentication for the proxy (docs/api.md, RFC 6750 §3)."""
 
 import pytest
 

@@ -157,6 +157,7 @@ Call with a dict:
     - --slow-after={{ $values.issuer.throttle.slowAfter }}
     - --block-after={{ $values.issuer.throttle.blockAfter }}
     - --failure-window={{ $values.issuer.throttle.failureWindow }}
+    - --log-format={{ $values.logFormat }}
     {{- with .extraArgs }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

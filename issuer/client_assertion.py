@@ -1,0 +1,145 @@
+"""``private_key_jwt`` client authentication: the JWT a client signs (RFC 7523 §2.2, §3).
+
+Pure: checks an assertion against the client's public keys at ``now``. What it checks:
+an asymmetric algorithm from the allow-list (never ``none``, never HMAC: a public key
+must not serve as an HMAC secret), a signature by a key of the client's JWK Set (the
+one its ``kid`` names, else any key that fits), ``iss`` = ``sub`` = the client id,
+``aud`` naming the token endpoint or the issuer, ``exp`` present and at most
+:data:`MAX_LIFETIME` ahead, ``nbf``/``iat`` not in the future, a ``jti``. Replay (a
+``jti`` seen before) is the store's business: the caller remembers ``jti`` until ``exp``.
+Every failure is ``invalid_client`` (RFC 7521 §4.2.1).
+"""
+
+import functools
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from gatekey.issuer.errors import InvalidClient
+from gatekey.operator.model.authpolicy import ASYMMETRIC_ALGORITHMS
+from gatekey.operator.model.client_keys import Jwks
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ALGORITHMS = ASYMMETRIC_ALGORITHMS
+MAX_LIFETIME = 300
+"""Seconds an assertion may live: it is for one request, and its ``jti`` is kept that long."""
+MAX_BYTES = 8192
+MAX_JTI = 256
+LEEWAY = 30
+"""Seconds of clock skew allowed to ``nbf`` and ``iat``."""
+_KTY = {"R": "RSA", "P": "RSA", "E": "EC"}  # by the algorithm's first letter; EdDSA: OKP
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """A verified assertion: whose, and what to remember against replay until when."""
+
+    client_id: str
+    jti: str
+    expires_at: float
+
+
+def claimed_client(assertion: str) -> str:
+    """The client id an assertion claims (``sub``), before anything is verified: it says
+    which client's keys to check it with."""
+    claims = _unverified(assertion)
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InvalidClient("the client assertion has no sub")
+    return sub
+
+
+def verify(
+    assertion: str, client_id: str, jwks: Jwks, audiences: Collection[str], now: float
+) -> Assertion:
+    """The verified ``assertion`` of ``client_id``, or :class:`InvalidClient`."""
+    _unverified(assertion)  # size and shape first
+    try:
+        header = jwt.get_unverified_header(assertion)
+    except jwt.PyJWTError:
+        raise InvalidClient("the client assertion is not a JWT") from None
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        raise InvalidClient(f"client assertion algorithm {alg!r} is not allowed")
+    kid = header.get("kid")
+    keys = _keys(jwks)
+    candidates = [k for k in keys if _fits(k, alg) and (kid is None or k.kid == kid)]
+    claims = None
+    for key in candidates:
+        try:
+            claims = jwt.decode(
+                assertion,
+                key.key,
+                algorithms=[alg],
+                audience=list(audiences),
+                issuer=client_id,
+                subject=client_id,
+                options={
+                    "require": ["iss", "sub", "aud", "exp", "jti"],
+                    # Times are checked below against the injected clock.
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+            break
+        except jwt.InvalidSignatureError:
+            continue
+        except jwt.PyJWTError as exc:
+            raise InvalidClient(f"client assertion refused: {exc}") from None
+        except (TypeError, ValueError):
+            continue  # a key of another shape than the algorithm needs
+    if claims is None:
+        raise InvalidClient("the client assertion is not signed by a key of this client")
+    return _timely(claims, client_id, now)
+
+
+def _timely(claims: dict[str, Any], client_id: str, now: float) -> Assertion:
+    exp, jti = claims["exp"], claims["jti"]
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise InvalidClient("the client assertion's exp is not a number")
+    if exp <= now:
+        raise InvalidClient("the client assertion has expired")
+    if exp > now + MAX_LIFETIME + LEEWAY:
+        raise InvalidClient(f"the client assertion lives longer than {MAX_LIFETIME} seconds")
+    for name in ("nbf", "iat"):
+        value = claims.get(name)
+        if value is not None and (
+            not isinstance(value, int | float) or isinstance(value, bool) or value > now + LEEWAY
+        ):
+            raise InvalidClient(f"the client assertion's {name} is in the future or not a number")
+    if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI:
+        raise InvalidClient("the client assertion's jti is missing or too long")
+    return Assertion(client_id, jti, float(exp))
+
+
+def _unverified(assertion: str) -> dict[str, Any]:
+    if len(assertion) > MAX_BYTES:
+        raise InvalidClient(f"the client assertion is longer than {MAX_BYTES} bytes")
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise InvalidClient("the client assertion is not a JWT") from None
+    return claims
+
+
+@dataclass(frozen=True)
+class _Key:
+    kid: str | None
+    alg: str | None
+    """The ``alg`` the JWK names, if any: then only that algorithm may use it."""
+    kty: str
+    key: Any
+
+
+def _fits(key: _Key, alg: str) -> bool:
+    """Whether ``key`` may check a signature made with ``alg``."""
+    kty = "OKP" if alg == "EdDSA" else _KTY[alg[0]]
+    return key.kty == kty and key.alg in (None, alg)
+
+
+@functools.lru_cache(maxsize=1024)  # a client's keys are parsed once per snapshot value
+def _keys(jwks: Jwks) -> tuple[_Key, ...]:
+    return tuple(_Key(k.kid, k.alg, k.kty, jwt.PyJWK(k.as_dict()).key) for k in jwks.keys)

@@ -1,0 +1,45 @@
+"""Log lines in one format, chosen by ``--log-format``: ``text`` for a terminal, ``json``
+(one object per line, the chart's default) for a log collector.
+
+Operational lines go to standard error through :mod:`logging`; the audit lines
+(:mod:`gatekey.issuer.audit`, logger name ``gatekey.audit``) go to standard output or
+to the file of ``--audit-log``, so the two streams can be collected apart.
+"""
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Literal
+
+LogFormat = Literal["text", "json"]
+FORMATS: tuple[LogFormat, ...] = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message"}`` (plus ``exception``), one line each."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, separators=(",", ":"))
+
+
+def configure(log_format: LogFormat, level: int = logging.INFO) -> None:
+    """Send every operational log line to standard error in ``log_format``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)

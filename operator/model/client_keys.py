@@ -1,0 +1,65 @@
+"""Public keys a client proves itself with: ``private_key_jwt`` (RFC 7523 §2.2).
+
+A JWK Set (RFC 7517 §5) written in the manifest; never fetched from anywhere. Only
+public asymmetric signing keys (RFC 7518 §6.2 EC, §6.3 RSA; RFC 8037 OKP): a symmetric
+``oct`` key or a private part (``d``, ``p``...) is a manifest error, as is a key the
+JOSE library cannot load.
+"""
+
+from typing import Literal
+
+import jwt
+from pydantic import Field, model_validator
+
+from gatekey.operator.model.base import Spec
+
+MAX_KEYS = 10
+_KEY_MEMBERS = ("kty", "kid", "alg", "n", "e", "crv", "x", "y")
+_B64URL = r"^[A-Za-z0-9_-]+$"
+
+
+class Jwk(Spec):
+    """One public key (RFC 7517 §4); members outside this list are refused."""
+
+    kty: Literal["RSA", "EC", "OKP"] = Field(description="Key type: RSA, EC or OKP.")
+    kid: str | None = Field(default=None, max_length=256, description="Key id.")
+    use: Literal["sig"] | None = None
+    alg: str | None = Field(default=None, max_length=16)
+    n: str | None = Field(default=None, max_length=2048, pattern=_B64URL)
+    e: str | None = Field(default=None, max_length=16, pattern=_B64URL)
+    crv: Literal["P-256", "P-384", "P-521", "Ed25519", "Ed448"] | None = None
+    x: str | None = Field(default=None, max_length=128, pattern=_B64URL)
+    y: str | None = Field(default=None, max_length=128, pattern=_B64URL)
+    # Members that key exports carry; accepted, never used (the key is n/e or crv/x/y).
+    key_ops: tuple[Literal["verify"], ...] | None = Field(
+        default=None, max_length=1, alias="key_ops"
+    )
+    x5c: tuple[str, ...] | None = Field(default=None, max_length=4)
+    x5t: str | None = Field(default=None, max_length=64)
+    x5t_s256: str | None = Field(default=None, max_length=64, alias="x5t#S256")
+
+    @model_validator(mode="after")
+    def _loads(self) -> "Jwk":
+        try:
+            jwt.PyJWK(self.as_dict())
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"not a usable {self.kty} public key: {exc}") from None
+        return self
+
+    def as_dict(self) -> dict[str, str]:
+        """The JWK's key members (what loads the key)."""
+        members = self.model_dump(by_alias=True, exclude_none=True)
+        return {k: v for k, v in members.items() if k in _KEY_MEMBERS}
+
+
+class Jwks(Spec):
+    """A JWK Set of the client's public keys (RFC 7517 §5)."""
+
+    keys: tuple[Jwk, ...] = Field(min_length=1, max_length=MAX_KEYS)
+
+    @model_validator(mode="after")
+    def _unique_kids(self) -> "Jwks":
+        kids = [k.kid for k in self.keys if k.kid is not None]
+        if len(kids) != len(set(kids)):
+            raise ValueError("keys must not share a kid")
+        return self
