@@ -91,12 +91,15 @@ class ClusterSource:
 
     def _store(self, kind: str, namespace: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
+        # managedFields (server-side apply bookkeeping) is most of a small object's
+        # metadata and nothing reads it: 43 MiB of 226 at 10,000 Credentials.
+        kept = {k: v for k, v in meta.items() if k != "managedFields"}
         # Lists do not carry kind/apiVersion per item; the contract reads them.
         obj = {
             **obj,
             "kind": kind,
             "apiVersion": "v1",
-            "metadata": {**meta, "namespace": namespace},
+            "metadata": {**kept, "namespace": namespace},
         }
         self.objects[(kind, namespace, str(meta.get("name")))] = obj
 
