@@ -13,6 +13,7 @@ issuer's home namespace, which never depends on what another namespace creates:
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gatekey.operator.model.common import NAME_PATTERN
 
@@ -32,8 +33,11 @@ class ProxyName:
         return (self.namespace or home, self.name)
 
 
+@lru_cache(maxsize=256)  # bounded: the header is the caller's to choose
 def parse_proxy(text: str) -> ProxyName | None:
-    """``[ApiProxy/][<namespace>/]<name>``; None when it is not such a name."""
+    """``[ApiProxy/][<namespace>/]<name>``; None when it is not such a name.
+
+    Cached: gateways send the same few values on every ``/authz`` call."""
     namespace, _, name = text.strip().removeprefix(KIND_PREFIX).rpartition("/")
     if not _NAME.fullmatch(name) or (namespace and not _NAME.fullmatch(namespace)):
         return None

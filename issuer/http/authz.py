@@ -76,14 +76,15 @@ def authz_handler(runtime: Runtime) -> Handler:
             challenge = bearer_challenge("insufficient_scope", f"the token is not for {proxy[1]}")
             return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         if verified.jkt or scheme == "dpop":
-            trusted = sidecar is not None or settings.trusts(request.remote)
-            refused = await _dpop_refusal(request, verified, token, scheme, trusted, runtime, now)
+            is_sidecar = sidecar is not None
+            refused = await _dpop_refusal(
+                request, verified, token, scheme, is_sidecar, runtime, now
+            )
             if refused is not None:
                 return refused
         routes = _routes_for(verified, proxy, snapshot)
         if routes is not None:
-            trusted = sidecar is not None or settings.trusts(request.remote)
-            method, raw_path = _original_request(request, settings, trusted=trusted)
+            method, raw_path = _original_request(request, settings, sidecar=sidecar is not None)
             path = None if raw_path is None else normalise_path(raw_path)
             decision = routes.decide(
                 method, path, frozenset(verified.scope), lambda: _claims(verified, snapshot)
@@ -137,7 +138,7 @@ def _routes_for(
 
 
 def _original_request(
-    request: web.Request, settings: IssuerSettings, *, trusted: bool
+    request: web.Request, settings: IssuerSettings, *, sidecar: bool
 ) -> tuple[str, str | None]:
     """The method and the target (path and query, as sent) of the request the gateway
     checks; None when no believable one came.
@@ -146,11 +147,11 @@ def _original_request(
     sidecar's own gateway; Envoy's ext_authz appends the path to ``/authz`` and keeps
     the method, which no header can change."""
     headers = request.headers
-    if trusted:
-        for uri_header, method_header in settings.original_request_headers:
-            uri = headers.get(uri_header)
-            if uri is not None:
-                return headers.get(method_header, request.method).strip().upper(), uri.strip()
+    for uri_header, method_header in settings.original_request_headers:
+        uri = headers.get(uri_header)
+        # The peer is looked at only when such a header came (Envoy sends none).
+        if uri is not None and (sidecar or settings.trusts(request.remote)):
+            return headers.get(method_header, request.method).strip().upper(), uri.strip()
     raw = request.raw_path
     if raw.startswith(AUTHZ_PREFIX):
         return request.method, raw[len(AUTHZ_PREFIX) - 1 :]
@@ -162,7 +163,7 @@ async def _dpop_refusal(
     token: Verified,
     access_token: str,
     scheme: str,
-    trusted: bool,
+    sidecar: bool,
     runtime: Runtime,
     now: float,
 ) -> web.Response | None:
@@ -172,10 +173,11 @@ async def _dpop_refusal(
         return _dpop_401("invalid_token", "the token is not bound to a DPoP key")
     if scheme != "dpop":
         return _dpop_401("invalid_token", "a DPoP-bound token goes in Authorization: DPoP")
-    method, target = _original_request(request, runtime.settings, trusted=trusted)
+    method, target = _original_request(request, runtime.settings, sidecar=sidecar)
     if target is None:
         return _dpop_401("invalid_dpop_proof", "the request checked is unknown")
     headers = request.headers
+    trusted = sidecar or runtime.settings.trusts(request.remote)
     forwarded = trusted and "X-Forwarded-Host" in headers
     host = headers["X-Forwarded-Host"] if forwarded else request.host
     proto = headers.get("X-Forwarded-Proto", "http") if forwarded else request.scheme
