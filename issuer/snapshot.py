@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, cast
 
 from gatekey.issuer.client_ids import ClientIdClaim, Holder, award_client_ids
 from gatekey.issuer.routes import CompiledRoutes, compile_routes
@@ -24,7 +24,7 @@ from gatekey.operator.model import Target, TokenManagement
 from gatekey.operator.model.authpolicy import AuthPolicySpec, PolicyToken
 from gatekey.operator.model.credential import AclEntry, Claim, CredentialSpec, CredentialToken
 from gatekey.operator.model.role import RoleSpec
-from gatekey.operator.model.token_management import ResponseField
+from gatekey.operator.model.token_management import clashing_key
 from gatekey.operator.rotation import previous_expiry
 from gatekey.operator.signing_keys import SigningKey, active_key
 
@@ -222,7 +222,6 @@ class Snapshot:
 
 
 SpecModel = AuthPolicySpec | CredentialSpec | RoleSpec
-RESPONSE_FIELD_NAMES: tuple[ResponseField, ...] = get_args(ResponseField)
 
 
 class ParseCache:
@@ -315,9 +314,11 @@ class _Builder:
             view = self._credential(obj, secrets)
             if view is None:
                 continue
-            clash = _response_name_clash(view, acl_policies, self.defaults)
-            if clash:
-                self._skip(obj, ValueError(f"claim key {clash!r} is a configured response field"))
+            # render checked the policies' renames; only the issuer knows its own settings.
+            clash = clashing_key([c.key for c in view.claims], [self.defaults.response])
+            if clash is not None:
+                name = view.claims[clash].key
+                self._skip(obj, ValueError(f"claim key {name!r} is a configured response field"))
                 continue
             stamp = created.get((view.namespace, view.secret_name))
             identity = ("Credential", view.namespace, view.name)
@@ -526,23 +527,6 @@ class _Builder:
         self.errors.append(
             f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}: skipped ({reason})"
         )
-
-
-def _response_name_clash(
-    view: CredentialView,
-    acl_policies: Mapping[tuple[Target, str], PolicyView],
-    defaults: TokenManagement,
-) -> str | None:
-    """A metadata key equal to a response field name that applies to this Credential
-    (issuer-wide, or renamed by a policy its ACL reaches): docs/contract.md rejects it."""
-    settings = [defaults.response] + [
-        policy.settings.response
-        for entry in view.spec.acl
-        for type_ in ("JWT", "OAuth2")
-        if (policy := acl_policies.get((Target(view.namespace, entry.kind, entry.name), type_)))
-    ]
-    names = {s.name(field) for s in settings for field in RESPONSE_FIELD_NAMES}
-    return next((c.key for c in view.claims if c.key in names), None)
 
 
 def _claim_value(

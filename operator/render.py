@@ -24,6 +24,21 @@ from gatekey.operator.model import AuthPolicy, Credential, Role, Target
 from gatekey.operator.model.authpolicy import audience_target
 from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
 from gatekey.operator.model.durations import duration_seconds
+from gatekey.operator.model.status import (
+    AUDIENCE_NOT_OWNED,
+    CLIENT_ID_CONFLICT,
+    CONFLICT,
+    METADATA_SECRET_MISSING,
+    READY,
+    REJECTED,
+    RESPONSE_FIELD_CLASH,
+    ROTATION_REFUSED,
+    SECRET_INVALID,
+    SECRET_MISSING,
+    UNKNOWN_SCOPE,
+    USER_POOL_MISSING,
+)
+from gatekey.operator.model.token_management import TokenManagement, clashing_key
 from gatekey.operator.model.token_settings import TokenSettings
 from gatekey.operator.rotation import (
     generations,
@@ -35,31 +50,11 @@ from gatekey.operator.rotation import (
 )
 from gatekey.operator.signing_keys import SigningKey, plan_keys, public_jwks
 
+__all__ = ["REJECTED", "RenderInput", "RenderSettings", "Rendered", "Status", "render"]
+
 SecretValues = Mapping[str, str]
 CR = AuthPolicy | Credential | Role
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-# Status reasons (the `reason` of the Ready condition).
-READY = "Ready"
-CONFLICT = "Conflict"
-SECRET_MISSING = "SecretMissing"
-SECRET_INVALID = "SecretInvalid"
-USER_POOL_MISSING = "UserPoolMissing"
-METADATA_SECRET_MISSING = "MetadataSecretMissing"
-CLIENT_ID_CONFLICT = "ClientIdConflict"
-"""Another CR (in any namespace) holds the client id this one would use."""
-UNKNOWN_SCOPE = "UnknownScope"
-"""``routes`` require a scope that no Role of the namespace defines."""
-ROTATION_REFUSED = "RotationRefused"
-"""``gatekey.io/rotate-secret`` on a CR whose client Secret the user owns (adopted):
-Gatekey never writes that Secret; the user rotates it (docs/reference.md)."""
-AUDIENCE_NOT_OWNED = "AudienceNotOwned"
-"""``token.audience`` names a target its own namespace does not own (tenancy)."""
-
-REJECTED = frozenset({AUDIENCE_NOT_OWNED, UNKNOWN_SCOPE})
-"""Reasons that make a manifest unusable as written, found only with the other objects:
-the embedded mode reports them with file and field, like a manifest that does not parse."""
-
 
 CLIENT_ID_BYTES = 12
 CLIENT_SECRET_BYTES = 32
@@ -73,6 +68,9 @@ class RenderSettings:
     """How long a signing key signs before its successor takes over."""
     key_prepublish: timedelta = timedelta(hours=1)
     """How long a new key is in the JWKS before it signs, so that caches learn it first."""
+    token_management: TokenManagement = field(default_factory=TokenManagement)
+    """The issuer-wide Token Management Settings of the issuers serving these objects: a
+    Credential Metadata key equal to a response field name they rename to is refused."""
 
 
 @dataclass(frozen=True)
@@ -142,12 +140,13 @@ class _Renderer:
 
     def run(self) -> Rendered:
         policies = self._policies()
-        acl_targets = {
-            (p.target.kind, p.target.name) for p in policies if p.spec.management == "ACL"
-        }
+        acl_policies: dict[tuple[str, str], list[AuthPolicy]] = {}
+        for p in policies:
+            if p.spec.management == "ACL":
+                acl_policies.setdefault((p.target.kind, p.target.name), []).append(p)
         self._roles()
         for credential in self.inputs.credentials:
-            self._credential(credential, acl_targets)
+            self._credential(credential, acl_policies)
         self._signing_keys(policies)
         objects = tuple(self.objects[k] for k in sorted(self.objects))
         return Rendered(
@@ -275,7 +274,9 @@ class _Renderer:
 
     # Credential ---------------------------------------------------------------
 
-    def _credential(self, cred: Credential, acl_targets: set[tuple[str, str]]) -> None:
+    def _credential(
+        self, cred: Credential, acl_policies: Mapping[tuple[str, str], list[AuthPolicy]]
+    ) -> None:
         name = cred.secret_name
         if name not in self.inputs.secrets and cred.secret_named_explicitly:
             self._status(cred, False, SECRET_MISSING, f"Secret {name} does not exist")
@@ -287,6 +288,9 @@ class _Renderer:
             self._status(
                 cred, False, SECRET_INVALID, f"Secret {name} has no client_id or client_secret"
             )
+            return
+        clash = self._response_field_clash(cred, acl_policies)
+        if clash:
             return
         claims, hidden, missing = self._claims(cred)
         if missing:
@@ -318,7 +322,7 @@ class _Renderer:
         acl = [
             f"{e.kind}/{e.name}"
             for e in cred.spec.acl
-            if (e.kind, e.name) in acl_targets and (e.expires_at is None or e.expires_at > now)
+            if (e.kind, e.name) in acl_policies and (e.expires_at is None or e.expires_at > now)
         ]
         roles = sorted(
             {r.scope for r in self.inputs.roles if _holds(r, "Credential", cred.metadata.name)}
@@ -337,6 +341,33 @@ class _Renderer:
             self._status(cred, False, ROTATION_REFUSED, _refusal_message(name), fields)
             return
         self._status(cred, True, READY, message, fields)
+
+    def _response_field_clash(
+        self, cred: Credential, acl_policies: Mapping[tuple[str, str], list[AuthPolicy]]
+    ) -> bool:
+        """Refuse ``cred`` when a metadata key equals a response field name that applies to
+        it (issuer-wide, or renamed by an ACL-mode policy its ACL names): the entry would
+        replace that field in the token response. Its client Secret stays as it is."""
+        defaults = self.inputs.settings.token_management
+        responses = [defaults.response] + [
+            defaults.overridden(policy.spec.token_management).response
+            for entry in cred.spec.acl
+            for policy in acl_policies.get((entry.kind, entry.name), ())
+        ]
+        keys = [claim.key for claim in cred.spec.claims]
+        index = clashing_key(keys, responses)
+        if index is None:
+            return False
+        self._status(
+            cred,
+            False,
+            RESPONSE_FIELD_CLASH,
+            f"claims key {keys[index]!r} is a token response field name (as renamed by the "
+            "issuer-wide settings or a policy this Credential's ACL names): it would replace "
+            "that field in the response; rename the key",
+            path=f"spec.claims[{index}].key",
+        )
+        return True
 
     def _claims(self, cred: Credential) -> tuple[tuple[Claim, ...], dict[str, str], str]:
         """Claims with Secret values resolved: secret ones move to the metadata Secret."""

@@ -67,7 +67,9 @@ class EmbeddedSource:
         self.settings = settings
         self.entropy = entropy or SystemEntropy()
         self.clock = clock
-        self.render_settings = render_settings or RenderSettings()
+        self.render_settings = render_settings or RenderSettings(
+            token_management=settings.token_management
+        )
         self.persist = persist
         self._lock = threading.Lock()
         self._cache = ParseCache()

@@ -25,8 +25,6 @@ from gatekey.operator.kube.resources import BY_KIND, EVENTS, SECRETS
 from gatekey.operator.kube.settings import OperatorOptions
 from gatekey.operator.kube.state import ClusterState, NamespaceView
 from gatekey.operator.kube.status import (
-    APPLY_FAILED,
-    OBJECT_CONFLICT,
     Verdict,
     became_ready,
     desired_status,
@@ -35,7 +33,8 @@ from gatekey.operator.kube.status import (
     verdict_of,
 )
 from gatekey.operator.model import AuthPolicy, Credential, Role
-from gatekey.operator.render import CLIENT_ID_CONFLICT, Rendered, RenderInput, render
+from gatekey.operator.model.status import APPLY_FAILED, CLIENT_ID_CONFLICT, OBJECT_CONFLICT
+from gatekey.operator.render import Rendered, RenderInput, render
 
 _log = logging.getLogger("gatekey.operator")
 Write = Create | Update | Delete | Release

@@ -14,29 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gatekey.operator import render as reasons
 from gatekey.operator.kube.observed import ObservedCR
-from gatekey.operator.model.status import READY_CONDITION, STATUS_MODELS
+from gatekey.operator.model.status import INVALID, READY_CONDITION, RETRIED, STATUS_MODELS
 from gatekey.operator.render import Status
-
-INVALID = "Invalid"
-"""The manifest cannot be parsed (a rule the CRD schema does not catch)."""
-OBJECT_CONFLICT = "ObjectConflict"
-"""A Secret or ConfigMap it needs exists and is not Gatekey's."""
-APPLY_FAILED = "ApplyFailed"
-"""Writing its objects failed; retried."""
-
-RETRIED = frozenset(
-    {
-        reasons.SECRET_MISSING,
-        reasons.SECRET_INVALID,
-        reasons.USER_POOL_MISSING,
-        reasons.METADATA_SECRET_MISSING,
-        OBJECT_CONFLICT,
-        APPLY_FAILED,
-    }
-)
-"""Reasons that can clear without a change to the CR itself: kopf retries the handler."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,60 @@ READY_CONDITION = "Ready"
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 """``metav1.Condition.reason``: CamelCase, as the convention asks."""
 
+# Reasons of the Ready condition: every one Gatekey sets, here and nowhere else.
+READY = "Ready"
+CONFLICT = "Conflict"
+"""Another AuthPolicy holds the same type and mode on the target, or the proxy-key Secret."""
+SECRET_MISSING = "SecretMissing"
+"""The Secret named by ``secretName`` does not exist (never generated when named)."""
+SECRET_INVALID = "SecretInvalid"
+"""The client Secret has no ``client_id`` or ``client_secret``."""
+USER_POOL_MISSING = "UserPoolMissing"
+METADATA_SECRET_MISSING = "MetadataSecretMissing"
+"""A Credential Metadata ``valueFrom.secretKeyRef`` names a Secret or key that is absent."""
+CLIENT_ID_CONFLICT = "ClientIdConflict"
+"""Another CR (in any namespace) holds the client id this one would use."""
+UNKNOWN_SCOPE = "UnknownScope"
+"""``routes`` require a scope that no Role of the namespace defines."""
+ROTATION_REFUSED = "RotationRefused"
+"""``gatekey.io/rotate-secret`` on a CR whose client Secret the user owns (adopted):
+Gatekey never writes that Secret; the user rotates it (docs/reference.md)."""
+AUDIENCE_NOT_OWNED = "AudienceNotOwned"
+"""``token.audience`` names a target its own namespace does not own (tenancy)."""
+RESPONSE_FIELD_CLASH = "ResponseFieldClash"
+"""A Credential Metadata ``key`` equals a token response field name that applies to the
+Credential (renamed by the issuer-wide settings or a policy its ACL reaches): the entry
+would replace or shadow that field in the response."""
+JWKS_SECRET_MISSING = "JwksSecretMissing"
+"""``jwksSecretRef`` names a Secret or key that does not exist."""
+JWKS_INVALID = "JwksInvalid"
+"""The JWK Set in the Secret ``jwksSecretRef`` names is not a usable public JWK Set."""
+INVALID = "Invalid"
+"""The manifest cannot be parsed (a rule the CRD schema does not catch)."""
+OBJECT_CONFLICT = "ObjectConflict"
+"""A Secret or ConfigMap it needs exists and is not Gatekey's."""
+APPLY_FAILED = "ApplyFailed"
+"""Writing its objects failed; retried."""
+
+REJECTED = frozenset(
+    {AUDIENCE_NOT_OWNED, UNKNOWN_SCOPE, RESPONSE_FIELD_CLASH, JWKS_SECRET_MISSING, JWKS_INVALID}
+)
+"""Reasons that make a manifest unusable as written, found only with the other objects:
+the embedded mode reports them with file and field, like a manifest that does not parse."""
+
+RETRIED = frozenset(
+    {
+        SECRET_MISSING,
+        SECRET_INVALID,
+        USER_POOL_MISSING,
+        METADATA_SECRET_MISSING,
+        JWKS_SECRET_MISSING,
+        OBJECT_CONFLICT,
+        APPLY_FAILED,
+    }
+)
+"""Reasons that can clear without a change to the CR itself (a Secret appears)."""
+
 
 class Condition(Spec):
     """One condition, shaped as metav1.Condition."""

@@ -1,6 +1,7 @@
 """Token Management Settings: scope rules and the shape of the token response (docs/contract.md)."""
 
-from typing import Literal
+from collections.abc import Iterable, Sequence
+from typing import Literal, get_args
 
 from pydantic import Field
 
@@ -11,6 +12,7 @@ WhenNotRequested = Literal["None", "All"]
 ResponseField = Literal["access_token", "token_type", "expires_in", "refresh_token", "scope"]
 OptionalField = Literal["token_type", "expires_in", "refresh_token", "scope"]
 ExpiresInUnit = Literal["seconds", "milliseconds"]
+RESPONSE_FIELDS: tuple[ResponseField, ...] = get_args(ResponseField)
 
 
 class ScopeOverride(Spec):
@@ -79,3 +81,11 @@ class TokenManagement(Spec):
             expires_in_unit=override.response.expires_in_unit or self.response.expires_in_unit,
         )
         return TokenManagement(scope=scope, response=response)
+
+
+def clashing_key(keys: Sequence[str], responses: Iterable[ResponseSettings]) -> int | None:
+    """The index of the first Credential Metadata key that a token response field goes by
+    under one of ``responses`` (docs/reference.md: metadata never replaces a response
+    field), or None. The RFC 6749 names themselves are reserved by the Credential model."""
+    names = {response.name(field) for response in responses for field in RESPONSE_FIELDS}
+    return next((i for i, key in enumerate(keys) if key in names), None)

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gatekey.issuer.settings import IssuerSettings
+from gatekey.operator.model import TokenManagement
 from tests.support.manifests import credential, policy, role, user_pool
 from tests.support.tokens import verified_claims
 
@@ -259,6 +261,21 @@ def test_metadata_key_equal_to_a_configured_response_field_is_rejected(start_iss
             claims=[{"key": "token", "value": "x", "includeInTokenResponse": True}],
         ),
     )
-    assert any("'token' is a configured response field" in e for e in issuer.build.snapshot.errors)
+    (error,) = issuer.build.errors
+    assert str(error).startswith("manifests.yaml[-] spec.claims[0].key: Credential billing: ")
+    assert "claims key 'token' is a token response field name" in str(error)
+    refused = issuer.post("/credential/token", form(issuer, "client_credentials"))
+    assert refused.status_code == 401
+
+
+def test_metadata_key_equal_to_an_issuer_wide_response_field_is_rejected(start_issuer):
+    renamed = TokenManagement.model_validate({"response": {"fieldNames": {"scope": "scopes"}}})
+    issuer = start_issuer(
+        policy("shop", "OAuth2", "ProxyGroup/shop", management="ACL"),
+        credential("billing", ["ProxyGroup/shop"], claims=[{"key": "scopes", "value": "x"}]),
+        settings=IssuerSettings(token_management=renamed),
+    )
+    (error,) = issuer.build.errors
+    assert "spec.claims[0].key: Credential billing: claims key 'scopes'" in str(error)
     refused = issuer.post("/credential/token", form(issuer, "client_credentials"))
     assert refused.status_code == 401

@@ -585,3 +585,26 @@ def test_rotation_through_render():
     assert new.kid == "es256-101"
     assert new.not_before > NOW + timedelta(days=90)
     assert {k["kid"] for k in jwks(later)} == {old.kid, new.kid}
+
+
+def test_a_metadata_key_equal_to_a_renamed_response_field_is_refused():
+    renamed = {"response": {"fieldNames": {"refresh_token": "renew"}}}
+    claims = [{"key": "tier", "value": "gold"}, {"key": "renew", "value": "x"}]
+    out = do_render(
+        policy_doc(
+            "shop", "OAuth2", target="ProxyGroup/shop", management="ACL", tokenManagement=renamed
+        ),
+        policy_doc("other", "JWT", target="ApiProxy/other", management="ACL"),
+        credential_doc("svc", "ProxyGroup/shop", claims=claims),
+        credential_doc("elsewhere", "ApiProxy/other", claims=claims),
+    )
+    status = out.statuses[("Credential", "svc")]
+    assert (status.ready, status.reason, status.path) == (
+        False,
+        "ResponseFieldClash",
+        "spec.claims[1].key",
+    )
+    assert out.by_name("ConfigMap", "gatekey-credential-svc") is None
+    assert out.by_name("Secret", "svc-credentials") is not None  # kept for the fix
+    # A Credential whose ACL reaches no renaming policy is not concerned.
+    assert out.statuses[("Credential", "elsewhere")].ready

@@ -6,7 +6,7 @@ import pytest
 
 from gatekey.issuer.snapshot import ClientSecret
 from gatekey.operator import contract
-from gatekey.operator.render import READY, ROTATION_REFUSED
+from gatekey.operator.model.status import READY, ROTATION_REFUSED
 from gatekey.operator.rotation import generations, parse_instant, pruned, rfc3339, rotated
 from tests.unit.helpers import NOW, FakeEntropy, credential_doc, do_render, policy_doc
 

@@ -394,3 +394,21 @@ def test_duplicate_client_id_reported():
     twin[0]["data"]["credential.json"] = contract.dump_json(payload)
     snap = snapshot_of(objects + twin)
     assert errors_about(snap, "other-client")
+
+
+def test_a_metadata_key_equal_to_an_issuer_wide_response_name_is_skipped():
+    # The operator rendered with the RFC names; only this issuer renames scope.
+    objects = list(
+        do_render(
+            policy_doc("shop", "OAuth2", target="ProxyGroup/shop", management="ACL"),
+            credential_doc("svc", "ProxyGroup/shop", claims=[{"key": "scopes", "value": "x"}]),
+        ).objects
+    )
+    assert build_snapshot(objects, TokenManagement()).credentials
+    renamed = TokenManagement.model_validate({"response": {"fieldNames": {"scope": "scopes"}}})
+    snap = build_snapshot(objects, renamed)
+    assert snap.credentials == {}
+    assert snap.errors == (
+        "ConfigMap default/gatekey-credential-svc: skipped "
+        "(claim key 'scopes' is a configured response field)",
+    )
