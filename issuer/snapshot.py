@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from gatekey.issuer.client_ids import ClientIdClaim, Holder, award_client_ids
 from gatekey.issuer.routes import CompiledRoutes, compile_routes
 from gatekey.operator import contract
+from gatekey.operator.client_ids import ClientIdClaim, Identity, award
 from gatekey.operator.contract import Manifest
 from gatekey.operator.model import Target, TokenManagement
 from gatekey.operator.model.authpolicy import AuthPolicySpec, PolicyToken
@@ -27,6 +27,7 @@ from gatekey.operator.model.role import RoleSpec
 from gatekey.operator.model.token_management import clashing_key
 from gatekey.operator.rotation import previous_expiry
 from gatekey.operator.signing_keys import SigningKey, active_key
+from gatekey.operator.timestamps import parse_instant
 
 Generation = Literal["current", "previous"]
 """Which secret of a client authenticated (the audit line's ``secret``)."""
@@ -236,7 +237,7 @@ class ParseCache:
     def __init__(self) -> None:
         self._previous: dict[tuple[str, str], tuple[dict[str, Any], SpecModel]] = {}
         self._current: dict[tuple[str, str], tuple[dict[str, Any], SpecModel]] = {}
-        self.holders: dict[str, Holder] = {}
+        self.holders: dict[str, Identity] = {}
         """client id -> the object that held it in the latest build."""
 
     def parse(
@@ -288,7 +289,7 @@ class _Builder:
     def build(self, objects: Iterable[Manifest]) -> Snapshot:
         by_kind: dict[str, list[Manifest]] = defaultdict(list)
         secrets: dict[tuple[str, str], dict[str, str]] = {}
-        created: dict[tuple[str, str], str | None] = {}
+        created: dict[tuple[str, str], datetime | None] = {}
         for obj in objects:
             kind = contract.config_kind(obj)
             if kind is None:
@@ -297,7 +298,7 @@ class _Builder:
                 meta = obj["metadata"]
                 try:
                     secrets[(meta["namespace"], meta["name"])] = contract.secret_values(obj)
-                    created[(meta["namespace"], meta["name"])] = meta.get("creationTimestamp")
+                    created[(meta["namespace"], meta["name"])] = _created(meta)
                 except (ValueError, KeyError, TypeError) as exc:
                     self._skip(obj, exc)
                     continue
@@ -323,7 +324,7 @@ class _Builder:
             stamp = created.get((view.namespace, view.secret_name))
             identity = ("Credential", view.namespace, view.name)
             claims.append(ClientIdClaim(view.client_id, identity, stamp, view))
-        held, refused = award_client_ids(claims, self.cache.holders)
+        held, refused = award(claims, self.cache.holders)
         for claim, holder in refused:
             kind, ns, name = claim.identity
             if holder is not None:
@@ -539,6 +540,15 @@ def _claim_value(
         return claim.value
     ref = claim.value_from.secret_key_ref
     return secrets[(namespace, ref.name)][ref.key]
+
+
+def _created(meta: Mapping[str, Any]) -> datetime | None:
+    """The API server's ``creationTimestamp``; None if absent or unreadable (such a claim
+    then holds a contested client id only as the incumbent)."""
+    try:
+        return parse_instant(str(meta["creationTimestamp"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def parse_htpasswd(text: str) -> dict[str, str]:

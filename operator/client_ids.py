@@ -1,64 +1,116 @@
-"""Who holds each client id, across every namespace the operator reconciles (pure).
+"""Who holds a client id when several clients claim it: one rule for the operator and
+the issuer (pure).
 
-Client ids are global: the issuer finds a client by its id alone. A clash never
-changes who holds an id (tenancy): the holder is the claim already served under
-that id (its CR's status shows the id; only the operator writes status), and
-among claims none of which is served yet, the one whose oldest CR has the oldest
-``creationTimestamp`` (set by the API server, so no one can backdate it; ties by
-namespace, then name). Every other claimant is refused (``ClientIdConflict``) and
-its objects are not written.
+Client ids are global (the issuer finds a client by its id alone), while anyone who
+may write a Secret or a Credential in some namespace can write any ``client_id``. A
+clash must therefore never move a client id: the holder stays, every newcomer is
+refused (``ClientIdConflict``) and its objects are not served. The rule, in order:
 
-Age alone would not do: a tenant with an old CR could point it at the client id
-of a newer one (it is in every token) and, being older, take it over.
+1. The incumbent keeps it: the claim served under that id now. The operator knows it
+   from the CRs' statuses (only the operator writes status); the issuer from its
+   previous build, and keeps the id for it even while it is absent (an invalid edit,
+   a deletion) until a restart, so that a typo never hands the id to a newcomer.
+2. Otherwise the single oldest claim holds it. Age is a ``creationTimestamp`` the API
+   server set (the CR's for the operator, the Secret's for the issuer), so no one can
+   backdate a claim.
+3. Otherwise (a claim without a timestamp, as in the embedded mode, or a tie) no one
+   holds it until the clash is resolved: refusing every claimant is safe, guessing is
+   not.
 
-A claim is what the issuer would serve: the proxy key of Policy-mode AuthPolicies
-(one claim per proxy-key Secret: the JWT and OAuth2 policies of one target share
-it), or a Credential. A client id that Gatekey would still generate at random
-claims nothing (no one can know it in advance).
+Age alone would not do: a tenant with an old CR could point it at the client id of a
+newer one (it is in every token) and, being older, take it over.
+
+On the operator's side a claim is what the issuer would serve: the proxy key of
+Policy-mode AuthPolicies (one claim per proxy-key Secret: the JWT and OAuth2 policies
+of one target share it), or a Credential. A client id that Gatekey would still
+generate at random claims nothing (no one can know it in advance).
 """
 
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from gatekey.operator import contract
 from gatekey.operator.model import AuthPolicy, Credential
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Identity = tuple[str, str, str]
+"""``(kind, namespace, name)`` of the object that claims a client id."""
 CrKey = tuple[str, str]
 """``(kind, name)`` of a CR in its namespace."""
+T = TypeVar("T")
+_UNKNOWN = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdClaim(Generic[T]):
+    """One would-be holder of ``client_id``; ``client`` is what the caller serves."""
+
+    client_id: str
+    identity: Identity
+    created: datetime | None
+    """When the API server created the claiming object; None if unknown."""
+    client: T
+
+    def __str__(self) -> str:
+        kind, namespace, name = self.identity
+        return f"{kind} {namespace}/{name}"
+
+
+Refused = list[tuple[ClientIdClaim[T], ClientIdClaim[T] | None]]
+"""Refused claims, each with the claim that holds its id (None: no one does)."""
+
+
+def award(
+    claims: Iterable[ClientIdClaim[T]], incumbents: Mapping[str, Identity]
+) -> tuple[dict[str, ClientIdClaim[T]], Refused[T]]:
+    """The claim that holds each client id, and the refused claims; ``incumbents``:
+    client id -> the identity served under it now (rule 1)."""
+    by_id: dict[str, list[ClientIdClaim[T]]] = defaultdict(list)
+    for claim in claims:
+        by_id[claim.client_id].append(claim)
+    held: dict[str, ClientIdClaim[T]] = {}
+    refused: Refused[T] = []
+    for client_id, group in by_id.items():
+        holder = _holder(group, incumbents.get(client_id))
+        if holder is not None:
+            held[client_id] = holder
+        refused += [(claim, holder) for claim in group if claim is not holder]
+    return held, refused
+
+
+def _holder(
+    group: Sequence[ClientIdClaim[T]], incumbent: Identity | None
+) -> ClientIdClaim[T] | None:
+    if incumbent is not None:
+        return next((claim for claim in group if claim.identity == incumbent), None)
+    if len(group) == 1:
+        return group[0]
+    stamps = [claim.created for claim in group]
+    if any(stamp is None for stamp in stamps):
+        return None
+    oldest = min(stamp for stamp in stamps if stamp is not None)
+    first = [claim for claim in group if claim.created == oldest]
+    return first[0] if len(first) == 1 else None
+
+
+# The operator's claims: CRs -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Claim:
-    """One would-be client of ``client_id`` in ``namespace``."""
+class CrClaim:
+    """What claims a client id in one namespace: one proxy key or one Credential."""
 
-    client_id: str
-    namespace: str
-    kind: str
-    """The kind of the oldest CR of the claim (AuthPolicy or Credential)."""
-    name: str
-    """The name of the oldest CR of the claim."""
-    created: datetime
     members: frozenset[CrKey]
     """Every CR claiming through it (the policies sharing a proxy key)."""
     served: bool = False
     """One of its CRs is served under this client id now (its status says so)."""
 
-    @property
-    def rank(self) -> tuple[bool, datetime, str, str, str]:
-        """Lower holds: the one served, then older first, then namespace/name order."""
-        return not self.served, self.created, self.namespace, self.name, self.kind
 
-    def includes(self, namespace: str, key: CrKey) -> bool:
-        return namespace == self.namespace and key in self.members
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
-
-
-Holders = Mapping[str, Claim]
-"""Client id -> the claim that holds it."""
+Claim = ClientIdClaim[CrClaim]
+Holders = Mapping[str, Claim | None]
+"""Client id -> the claim that holds it; None for an id claimed by several, held by none."""
 
 
 def claimed_id(resource: AuthPolicy | Credential, secrets: Mapping[str, Mapping[str, str]]) -> str:
@@ -90,8 +142,7 @@ def claims(
     served = served or {}
     grouped: dict[tuple[str, str], list[AuthPolicy | Credential]] = {}
     for resource in resources:
-        client_id = claimed_id(resource, secrets)
-        if not client_id:
+        if not claimed_id(resource, secrets):
             continue
         unit = (
             ("Secret", resource.proxy_key_secret_name)
@@ -105,27 +156,26 @@ def claims(
         client_id = claimed_id(oldest, secrets)
         keys = frozenset((m.kind, m.metadata.name) for m in members)
         found.append(
-            Claim(
+            ClientIdClaim(
                 client_id=client_id,
-                namespace=namespace,
-                kind=oldest.kind,
-                name=oldest.metadata.name,
-                created=_age(oldest)[0],
-                members=keys,
-                served=any(served.get(key) == client_id for key in keys),
+                identity=(oldest.kind, namespace, oldest.metadata.name),
+                created=oldest.metadata.creation_timestamp,
+                client=CrClaim(keys, any(served.get(key) == client_id for key in keys)),
             )
         )
     return found
 
 
-def holders(all_claims: Iterable[Claim]) -> dict[str, Claim]:
-    """For each client id, the claim that holds it."""
-    held: dict[str, Claim] = {}
+def holders(all_claims: Sequence[Claim]) -> dict[str, Claim | None]:
+    """For each client id, the claim that holds it (None: contested, held by no one)."""
+    served: dict[str, list[Identity]] = defaultdict(list)
     for claim in all_claims:
-        current = held.get(claim.client_id)
-        if current is None or claim.rank < current.rank:
-            held[claim.client_id] = claim
-    return held
+        if claim.client.served:
+            served[claim.client_id].append(claim.identity)
+    # Two claims served under one id (a race no pass settled): neither is the incumbent.
+    incumbents = {cid: ids[0] for cid, ids in served.items() if len(ids) == 1}
+    held, refused = award(all_claims, incumbents)
+    return {claim.client_id: None for claim, _ in refused} | held
 
 
 def refusal(
@@ -133,17 +183,26 @@ def refusal(
     resource: AuthPolicy | Credential,
     secrets: Mapping[str, Mapping[str, str]],
 ) -> str:
-    """Why ``resource`` may not use its client id (another claim holds it), or ""."""
+    """Why ``resource`` may not use its client id (another claim holds it, or the id is
+    contested), or ""."""
     client_id = claimed_id(resource, secrets)
-    holder = held.get(client_id) if client_id else None
-    namespace = resource.metadata.namespace
-    if holder is None or holder.includes(namespace, (resource.kind, resource.metadata.name)):
+    if not client_id or client_id not in held:
         return ""
-    if holder.namespace == namespace:
-        return f"client id {client_id} is held by {holder.kind} {holder.name}"
+    holder = held[client_id]
+    namespace = resource.metadata.namespace
+    if holder is None:
+        return (
+            f"client id {client_id} is claimed by several clients, none older than the "
+            "others: no one holds it until all but one are changed or removed"
+        )
+    _, holder_ns, holder_name = holder.identity
+    if holder_ns == namespace and (resource.kind, resource.metadata.name) in holder.client.members:
+        return ""
+    if holder_ns == namespace:
+        return f"client id {client_id} is held by {holder.identity[0]} {holder_name}"
     # The holder's namespace and name are another tenant's business: not in this status.
     return f"client id {client_id} is held by another client in another namespace"
 
 
 def _age(resource: AuthPolicy | Credential) -> tuple[datetime, str]:
-    return resource.metadata.creation_timestamp or EPOCH, resource.metadata.name
+    return resource.metadata.creation_timestamp or _UNKNOWN, resource.metadata.name

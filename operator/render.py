@@ -44,11 +44,11 @@ from gatekey.operator.rotation import (
     generations,
     handled_requests,
     pruned,
-    rfc3339,
     rotated,
     without_previous,
 )
 from gatekey.operator.signing_keys import SigningKey, plan_keys, public_jwks
+from gatekey.operator.timestamps import rfc3339
 
 __all__ = ["REJECTED", "RenderInput", "RenderSettings", "Rendered", "Status", "render"]
 

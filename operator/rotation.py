@@ -9,29 +9,17 @@ clock and the new secret are inputs; nothing here does I/O.
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from gatekey.operator import contract
+from gatekey.operator.timestamps import parse_instant, rfc3339
 
 PREVIOUS_KEYS = (
     contract.PREVIOUS_CLIENT_SECRET_KEY,
     contract.PREVIOUS_CLIENT_SECRET_EXPIRES_AT_KEY,
     contract.PREVIOUS_CLIENT_SECRET_CREATED_AT_KEY,
 )
-
-
-def rfc3339(at: datetime) -> str:
-    """``at`` in UTC, RFC 3339 with a ``Z`` and whole seconds (what Kubernetes writes)."""
-    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_instant(text: str) -> datetime:
-    """An RFC 3339 instant with an offset (ValueError otherwise)."""
-    found = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if found.tzinfo is None:
-        raise ValueError(f"{text!r} has no UTC offset")
-    return found
 
 
 def previous_expiry(values: Mapping[str, str]) -> datetime | None:

@@ -8,10 +8,11 @@ Shape: https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/eve
 
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from gatekey.operator.kube.observed import ObservedCR
+from gatekey.operator.timestamps import rfc3339
 
 COMPONENT = "gatekey-operator"
 MESSAGE_LIMIT = 1024
@@ -22,7 +23,7 @@ def event(
     cr: ObservedCR, type_: EventType, reason: str, message: str, now: datetime
 ) -> dict[str, Any]:
     """An Event about ``cr``, named ``<cr>.<random>`` as client-go's recorder names them."""
-    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = rfc3339(now)
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -279,8 +279,9 @@ def _stale(views: Mapping[str, NamespaceView], found: list[Claim], held: Holders
     stale = set()
     for claim in found:
         holds = held[claim.client_id] == claim
-        view = views[claim.namespace]
-        for key in claim.members:
+        namespace = claim.identity[1]
+        view = views[namespace]
+        for key in claim.client.members:
             cr = view.crs.get(key)
             condition = ready_condition(cr.status) if cr is not None else None
             if condition is None:
@@ -288,16 +289,16 @@ def _stale(views: Mapping[str, NamespaceView], found: list[Claim], held: Holders
             refused = condition.get("reason") == CLIENT_ID_CONFLICT
             served = condition.get("status") == "True"
             if (holds and refused) or (not holds and served):
-                stale.add(claim.namespace)
+                stale.add(namespace)
     return frozenset(stale)
 
 
 def _log_refusals(view: NamespaceView, found: list[Claim], held: Holders) -> None:
     """Name both sides of a new clash in the operator's log (a status names only its own)."""
     for claim in found:
-        if claim.namespace != view.namespace or held[claim.client_id] == claim:
+        if claim.identity[1] != view.namespace or held[claim.client_id] == claim:
             continue
-        for kind, name in sorted(claim.members):
+        for kind, name in sorted(claim.client.members):
             cr = view.crs.get((kind, name))
             before = ready_condition(cr.status) if cr is not None else None
             if before is None or before.get("reason") != CLIENT_ID_CONFLICT:
@@ -307,7 +308,7 @@ def _log_refusals(view: NamespaceView, found: list[Claim], held: Holders) -> Non
                     kind,
                     view.namespace,
                     name,
-                    held[claim.client_id],
+                    held[claim.client_id] or "no one (contested)",
                 )
 
 

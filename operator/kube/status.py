@@ -11,12 +11,13 @@ models that also generate the CRD schema.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from gatekey.operator.kube.observed import ObservedCR
 from gatekey.operator.model.status import INVALID, READY_CONDITION, RETRIED, STATUS_MODELS
 from gatekey.operator.render import Status
+from gatekey.operator.timestamps import rfc3339
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def desired_status(
     since = (
         before["lastTransitionTime"]
         if before and before.get("status") == value and before.get("lastTransitionTime")
-        else _timestamp(now)
+        else rfc3339(now)
     )
     condition = {
         "type": READY_CONDITION,
@@ -118,7 +119,3 @@ def ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
         if isinstance(condition, Mapping) and condition.get("type") == READY_CONDITION:
             return condition
     return None
-
-
-def _timestamp(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

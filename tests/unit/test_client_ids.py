@@ -1,8 +1,11 @@
 """Who holds a client id across namespaces, and how render refuses the others."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gatekey.operator.client_ids import claims, holders
+import pytest
+
+from gatekey.operator.client_ids import ClientIdClaim, award, claims, holders
 from gatekey.operator.model import AuthPolicy, Credential
 from gatekey.operator.render import RenderInput, render
 from tests.unit.helpers import NOW, FakeEntropy, credential_doc, parse, policy_doc
@@ -48,7 +51,7 @@ def test_the_oldest_claim_holds_whatever_the_namespace_order():
     victim = in_ns(credential_doc("victim", clientId="shared"), "zz", "2030-01-01T00:00:00Z")
     late = in_ns(credential_doc("late", clientId="shared"), "aa", "2030-01-02T00:00:00Z")
     parsed, secrets, held = world(("zz", [victim], {}), ("aa", [late], {}))
-    assert (held["shared"].namespace, held["shared"].name) == ("zz", "victim")
+    assert held["shared"].identity == ("Credential", "zz", "victim")
 
     kept = render_ns("zz", parsed, secrets, held)
     assert kept.statuses[("Credential", "victim")].ready
@@ -69,7 +72,7 @@ def test_an_older_cr_pointed_at_a_served_id_does_not_take_it():
         "shop", parsed["shop"], {}, served={("Credential", "victim"): "victims-id"}
     )
     held = holders(found)
-    assert (held["victims-id"].namespace, held["victims-id"].name) == ("shop", "victim")
+    assert held["victims-id"].identity == ("Credential", "shop", "victim")
     secrets = {"evil": {}, "shop": {}}
     assert render_ns("evil", parsed, secrets, held).statuses[("Credential", "old")].reason == (
         "ClientIdConflict"
@@ -77,11 +80,17 @@ def test_an_older_cr_pointed_at_a_served_id_does_not_take_it():
     assert render_ns("shop", parsed, secrets, held).statuses[("Credential", "victim")].ready
 
 
-def test_ties_go_by_namespace_then_name():
-    a = credential_doc("b", clientId="shared")
-    b = credential_doc("a", clientId="shared")
-    _, _, held = world(("ns2", [b], {}), ("ns1", [a], {}))
-    assert (held["shared"].namespace, held["shared"].name) == ("ns1", "b")
+def test_a_tie_serves_neither():
+    """No guess between claims of the same age: both are refused until one goes."""
+    stamp = "2030-01-01T00:00:00Z"
+    a = in_ns(credential_doc("b", clientId="shared"), "ns1", stamp)
+    b = in_ns(credential_doc("a", clientId="shared"), "ns2", stamp)
+    parsed, secrets, held = world(("ns2", [b], {}), ("ns1", [a], {}))
+    assert held == {"shared": None}
+    for ns, name in (("ns1", "b"), ("ns2", "a")):
+        status = render_ns(ns, parsed, secrets, held).statuses[("Credential", name)]
+        assert (status.ready, status.reason) == (False, "ClientIdConflict")
+        assert "none older than the others" in status.message
 
 
 def test_a_proxy_key_secret_elsewhere_does_not_take_the_victims_key():
@@ -102,7 +111,8 @@ def test_the_policies_of_one_target_share_their_proxy_key():
     jwt = policy_doc("jwt", created="2030-01-02T00:00:00Z")
     oauth = policy_doc("oauth", "OAuth2", created="2030-01-01T00:00:00Z")
     parsed, secrets, held = world(("shop", [jwt, oauth], {"apiproxy-orders-proxy-key": KEY}))
-    assert held["shared"].members == {("AuthPolicy", "jwt"), ("AuthPolicy", "oauth")}
+    assert held["shared"].client.members == {("AuthPolicy", "jwt"), ("AuthPolicy", "oauth")}
+    assert held["shared"].identity == ("AuthPolicy", "shop", "oauth")  # the oldest names it
     rendered = render_ns("shop", parsed, secrets, held)
     assert all(s.ready for s in rendered.statuses.values())
 
@@ -144,3 +154,39 @@ def test_without_holders_render_checks_nothing():
         )
     )
     assert all(s.ready for s in rendered.statuses.values())  # the embedded mode decides later
+
+
+# The rule itself, as the issuer applies it to rendered objects -----------------------
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def claim(name: str, created: datetime | None, client_id: str = "id") -> ClientIdClaim[str]:
+    return ClientIdClaim(client_id, ("Secret", "ns", name), created, name)
+
+
+@pytest.mark.parametrize(
+    ("claims", "incumbent", "holder"),
+    [
+        ([claim("a", None)], None, "a"),  # alone: holds, timestamp or not
+        ([claim("a", T0 + timedelta(1)), claim("b", T0)], None, "b"),  # the oldest
+        ([claim("a", T0), claim("b", T0)], None, None),  # a tie: no one
+        ([claim("a", T0), claim("b", None)], None, None),  # an unknown age: no one
+        ([claim("a", T0), claim("b", T0 + timedelta(1))], "b", "b"),  # the incumbent stays
+        ([claim("a", T0)], "gone", None),  # kept for an absent incumbent
+    ],
+)
+def test_the_rule(claims, incumbent, holder):
+    incumbents = {} if incumbent is None else {"id": ("Secret", "ns", incumbent)}
+    held, refused = award(claims, incumbents)
+    assert (held["id"].client if "id" in held else None) == holder
+    assert sorted(c.client for c, _ in refused) == sorted(
+        c.client for c in claims if c.client != holder
+    )
+    assert all(h is None or h.client == holder for _, h in refused)
+
+
+def test_ids_are_judged_apart():
+    held, refused = award([claim("a", None, "x"), claim("b", None, "y")], {})
+    assert {cid: c.client for cid, c in held.items()} == {"x": "a", "y": "b"}
+    assert refused == []

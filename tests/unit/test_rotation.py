@@ -7,7 +7,8 @@ import pytest
 from gatekey.issuer.snapshot import ClientSecret
 from gatekey.operator import contract
 from gatekey.operator.model.status import READY, ROTATION_REFUSED
-from gatekey.operator.rotation import generations, parse_instant, pruned, rfc3339, rotated
+from gatekey.operator.rotation import generations, pruned, rotated
+from gatekey.operator.timestamps import parse_instant, rfc3339
 from tests.unit.helpers import NOW, FakeEntropy, credential_doc, do_render, policy_doc
 
 SECRET = "svc-credentials"
