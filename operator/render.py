@@ -16,18 +16,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from gatekey.operator import contract
 from gatekey.operator.client_ids import Holders, refusal
 from gatekey.operator.contract import ConfigKind, Manifest
 from gatekey.operator.entropy import Entropy
 from gatekey.operator.model import AuthPolicy, Credential, Role, Target
 from gatekey.operator.model.authpolicy import audience_target
+from gatekey.operator.model.client_keys import Jwks, JwksSecretRef
 from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
 from gatekey.operator.model.durations import duration_seconds
 from gatekey.operator.model.status import (
     AUDIENCE_NOT_OWNED,
     CLIENT_ID_CONFLICT,
     CONFLICT,
+    JWKS_INVALID,
+    JWKS_SECRET_MISSING,
     METADATA_SECRET_MISSING,
     READY,
     REJECTED,
@@ -244,6 +249,7 @@ class _Renderer:
             }
         pool_copy = None
         ready, reason, message = True, READY, "serving " + ", ".join(policy.endpoints)
+        path = ""
         if policy.spec.user_pool is not None:
             pool = policy.spec.user_pool.secret_name
             pool_copy = contract.user_pool_secret(pool)
@@ -253,9 +259,19 @@ class _Renderer:
                 message = f"user pool Secret {pool} with key {contract.HTPASSWD_KEY} not found"
             else:
                 self._secret(pool_copy, "user-pool", {contract.HTPASSWD_KEY: htpasswd}, policy)
+        spec = policy.spec
+        if client_id is not None:
+            ref = spec.proxy_key_jwks_secret_ref
+            jwks, problem = self._jwks(ref, "spec.proxyKeyJwksSecretRef")
+            if ref is not None:
+                spec = spec.model_copy(
+                    update={"proxy_key_jwks": jwks, "proxy_key_jwks_secret_ref": None}
+                )
+            if problem is not None and ready:
+                (reason, message, path), ready = problem, False
         payload = {
             "metadata": _meta(policy),
-            "spec": policy.spec.model_dump(by_alias=True, mode="json"),
+            "spec": spec.model_dump(by_alias=True, mode="json"),
             "clientId": client_id,
             "proxyKeySecretName": fields.get("proxyKeySecretName"),
             "userPoolSecretName": pool_copy,
@@ -270,7 +286,7 @@ class _Renderer:
         if ready and client_id and policy.proxy_key_secret_name in self.refused_rotation:
             ready, reason = False, ROTATION_REFUSED
             message = _refusal_message(policy.proxy_key_secret_name)
-        self._status(policy, ready, reason, message, fields)
+        self._status(policy, ready, reason, message, fields, path)
 
     # Credential ---------------------------------------------------------------
 
@@ -305,7 +321,12 @@ class _Renderer:
                 hidden,
                 cred,
             )
-        spec = cred.spec.model_copy(update={"claims": claims})
+        ref = cred.spec.jwks_secret_ref
+        jwks, jwks_problem = self._jwks(ref, "spec.jwksSecretRef")
+        update: dict[str, Any] = {"claims": claims}
+        if ref is not None:  # the issuer reads the keys, never the Secret
+            update |= {"jwks": jwks, "jwks_secret_ref": None}
+        spec = cred.spec.model_copy(update=update)
         payload = {
             "metadata": _meta(cred),
             "spec": spec.model_dump(by_alias=True, mode="json"),
@@ -337,6 +358,11 @@ class _Renderer:
         message = (
             f"{len(acl)} ACL target(s) served" if acl else "no ACL target has an ACL-mode policy"
         )
+        if jwks_problem is not None:
+            # Served without the keys: its secret still authenticates, private_key_jwt not.
+            reason, why, path = jwks_problem
+            self._status(cred, False, reason, why, fields, path)
+            return
         if name in self.refused_rotation:
             self._status(cred, False, ROTATION_REFUSED, _refusal_message(name), fields)
             return
@@ -394,6 +420,26 @@ class _Renderer:
             else:
                 claims.append(claim)
         return tuple(claims), hidden, ""
+
+    def _jwks(
+        self, ref: JwksSecretRef | None, path: str
+    ) -> tuple[Jwks | None, tuple[str, str, str] | None]:
+        """The JWK Set the Secret ``ref`` names holds, or why not: ``(reason, message,
+        path)``. Only public keys pass the model, so no private part is ever copied out."""
+        if ref is None:
+            return None, None
+        text = self.inputs.secrets.get(ref.name, {}).get(ref.key)
+        if text is None:
+            why = f"Secret {ref.name} with key {ref.key} (a JWK Set) not found"
+            return None, (JWKS_SECRET_MISSING, why, path)
+        try:
+            return Jwks.model_validate_json(text), None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            detail = f"{where}: {first['msg']}" if where else first["msg"]
+            why = f"Secret {ref.name} key {ref.key} is not a public JWK Set ({detail})"
+            return None, (JWKS_INVALID, why, path)
 
     # Role ---------------------------------------------------------------------
 

@@ -125,15 +125,20 @@ class ClusterState:
 
 
 def secret_names(cr: ObservedCR) -> set[str]:
-    """The Secrets a CR reads: its client secret or proxy key, user pool, metadata sources."""
+    """The Secrets a CR reads: its client secret or proxy key, user pool, metadata sources,
+    the JWK Set of its public keys."""
     resource = cr.resource
     if isinstance(resource, Credential):
         names = {resource.secret_name}
         names |= {c.value_from.secret_key_ref.name for c in resource.spec.claims if c.value_from}
+        if resource.spec.jwks_secret_ref is not None:
+            names.add(resource.spec.jwks_secret_ref.name)
         return names
     if isinstance(resource, AuthPolicy):
         names = {resource.proxy_key_secret_name} if resource.spec.management == "Policy" else set()
         if resource.spec.user_pool is not None:
             names.add(resource.spec.user_pool.secret_name)
+        if resource.spec.proxy_key_jwks_secret_ref is not None:
+            names.add(resource.spec.proxy_key_jwks_secret_ref.name)
         return names
     return set()

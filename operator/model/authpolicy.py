@@ -8,7 +8,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from gatekey.operator.model.base import Spec, cel_rules
-from gatekey.operator.model.client_keys import Jwks
+from gatekey.operator.model.client_keys import Jwks, JwksSecretRef
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
 from gatekey.operator.model.durations import Duration
 from gatekey.operator.model.routes import Routes
@@ -122,6 +122,9 @@ class PolicyToken(TokenSettings):
     )
 
 
+PROXY_KEY_JWKS_ONE_SOURCE = "at most one of proxyKeyJwks and proxyKeyJwksSecretRef"
+
+
 class AuthPolicySpec(Spec):
     """The desired state of an AuthPolicy."""
 
@@ -130,7 +133,11 @@ class AuthPolicySpec(Spec):
             (
                 "!has(self.grantTypes) || !('password' in self.grantTypes) || has(self.userPool)",
                 "userPool.secretName is required when grantTypes allows password",
-            )
+            ),
+            (
+                "!(has(self.proxyKeyJwks) && has(self.proxyKeyJwksSecretRef))",
+                PROXY_KEY_JWKS_ONE_SOURCE,
+            ),
         )
     )
 
@@ -150,6 +157,11 @@ class AuthPolicySpec(Spec):
         default=None,
         description="Policy mode: public keys for private_key_jwt authentication of the "
         "proxy key (RFC 7523), accepted instead of or beside its secret.",
+    )
+    proxy_key_jwks_secret_ref: JwksSecretRef | None = Field(
+        default=None,
+        description="Instead of proxyKeyJwks: a Secret of this namespace whose key (default "
+        "jwks.json) holds the proxy key's JWK Set.",
     )
     grant_types: GrantTypes = Field(
         default=("client_credentials",), description="Grants allowed besides refresh_token."
@@ -184,6 +196,8 @@ class AuthPolicySpec(Spec):
             raise ValueError("userPool.secretName is required when grantTypes allows password")
         if self.target_ref.kind == "ApiProxy" and self.target_ref.proxies:
             raise ValueError("targetRef.proxies is only for ProxyGroup and PolicyGroup")
+        if self.proxy_key_jwks is not None and self.proxy_key_jwks_secret_ref is not None:
+            raise ValueError(PROXY_KEY_JWKS_ONE_SOURCE)
         return self
 
 

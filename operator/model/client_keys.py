@@ -1,6 +1,8 @@
 """Public keys a client proves itself with: ``private_key_jwt`` (RFC 7523 §2.2).
 
-A JWK Set (RFC 7517 §5) written in the manifest; never fetched from anywhere. Only
+A JWK Set (RFC 7517 §5) written in the manifest, or kept in a Secret of the same
+namespace that the manifest names (``render`` reads it and writes the keys into the
+object the issuer serves from); never fetched from anywhere else. Only
 public asymmetric signing keys (RFC 7518 §6.2 EC, §6.3 RSA; RFC 8037 OKP): a symmetric
 ``oct`` key or a private part (``d``, ``p``...) is a manifest error, as is a key the
 JOSE library cannot load.
@@ -12,10 +14,12 @@ import jwt
 from pydantic import Field, model_validator
 
 from gatekey.operator.model.base import Spec
+from gatekey.operator.model.common import Name
 
 MAX_KEYS = 10
 _KEY_MEMBERS = ("kty", "kid", "alg", "n", "e", "crv", "x", "y")
 _B64URL = r"^[A-Za-z0-9_-]+$"
+DEFAULT_JWKS_KEY = "jwks.json"
 
 
 class Jwk(Spec):
@@ -63,3 +67,17 @@ class Jwks(Spec):
         if len(kids) != len(set(kids)):
             raise ValueError("keys must not share a kid")
         return self
+
+
+class JwksSecretRef(Spec):
+    """A Secret in the namespace of the manifest, and the key whose value is a JWK Set
+    (JSON, RFC 7517 §5), as ``secretKeyRef`` in Kubernetes env vars."""
+
+    name: Name = Field(description="The Secret's name (same namespace).")
+    key: str = Field(
+        default=DEFAULT_JWKS_KEY,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="The key holding the JWK Set (default jwks.json).",
+    )

@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from gatekey.operator.model.base import Spec, cel_rules
-from gatekey.operator.model.client_keys import Jwks
+from gatekey.operator.model.client_keys import Jwks, JwksSecretRef
 from gatekey.operator.model.common import CustomResource, Instant, Name, TargetKind
 from gatekey.operator.model.durations import Duration
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
@@ -187,6 +187,9 @@ class CredentialToken(TokenSettings):
     _grants = field_validator("grant_types")(unique_grants)
 
 
+JWKS_ONE_SOURCE = "at most one of jwks and jwksSecretRef"
+
+
 class CredentialSpec(Spec):
     """The desired state of a Credential."""
 
@@ -196,7 +199,8 @@ class CredentialSpec(Spec):
                 f"!has(self.claims) || {_JWT_NAMES_CEL}.all(n, {_JWT_NAMES_CEL}"
                 ".exists_one(m, m == n))",
                 "claims must not put two entries under one JWT claim name",
-            )
+            ),
+            ("!(has(self.jwks) && has(self.jwksSecretRef))", JWKS_ONE_SOURCE),
         )
     )
 
@@ -219,6 +223,11 @@ class CredentialSpec(Spec):
         description="Public keys for private_key_jwt client authentication (RFC 7523), "
         "accepted instead of or beside the secret.",
     )
+    jwks_secret_ref: JwksSecretRef | None = Field(
+        default=None,
+        description="Instead of jwks: a Secret of this namespace whose key (default "
+        "jwks.json) holds the JWK Set; a change to it takes effect without editing this.",
+    )
     token: CredentialToken = CredentialToken()
     claims: tuple[Claim, ...] = Field(
         default=(),
@@ -239,6 +248,8 @@ class CredentialSpec(Spec):
 
     @model_validator(mode="after")
     def _unique_claim_keys(self) -> "CredentialSpec":
+        if self.jwks is not None and self.jwks_secret_ref is not None:
+            raise ValueError(JWKS_ONE_SOURCE)
         keys = [c.key for c in self.claims]
         if len(keys) != len(set(keys)):
             raise ValueError("claims keys must be unique")

@@ -130,6 +130,10 @@ def test_rules_that_iterate_lists_are_bounded() -> None:
 
 # The CRD schema (OpenAPI + CEL) and the model accept and reject the same manifests. -----
 
+JWKS = {
+    "keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]
+}
+
 CASES = [
     (
         "password grant with a user pool",
@@ -246,6 +250,19 @@ CASES = [
         False,
     ),
     ("bad scope", role("r", scope="has space"), False),
+    ("jwks from a Secret", credential("c", jwksSecretRef={"name": "k", "key": "a.json"}), True),
+    (
+        "jwks inline and from a Secret",
+        credential("c", jwks=JWKS, jwksSecretRef={"name": "k"}),
+        False,
+    ),
+    ("a bad jwks key name", credential("c", jwksSecretRef={"name": "k", "key": "a/b"}), False),
+    ("proxy key jwks from a Secret", policy("p", proxyKeyJwksSecretRef={"name": "k"}), True),
+    (
+        "proxy key jwks inline and from a Secret",
+        policy("p", proxyKeyJwks=JWKS, proxyKeyJwksSecretRef={"name": "k"}),
+        False,
+    ),
 ]
 
 
