@@ -4,9 +4,11 @@
   Gatekey writes (or that are in the way of one) per namespace; kopf fills them
   before any other handler runs.
 - ``on.resume``/``on.create``/``on.update`` of each kind wait for a pass over the
-  namespace, then tell kopf how it went: ``TemporaryError`` (retried after
-  ``retry_delay``) for a CR that may become Ready by itself (a named Secret still
-  missing), ``PermanentError`` for a manifest only a new spec can fix.
+  namespace; ``PermanentError`` for a manifest only a new spec can fix. They never
+  raise ``TemporaryError``: retrying is the pass queue's job alone
+  (:mod:`~gatekey.operator.kube.coalesce`: a failed pass is tried again with backoff,
+  per namespace), and a CR that may become Ready by itself (a named Secret still
+  missing) gets its pass when the watch sees that Secret, or at the next resync.
 - ``on.event`` starts a pass without waiting when a CR is deleted, or when a Secret
   or ConfigMap the namespace depends on changes: a Role, a user pool or an adopted
   Secret re-renders everything that uses it. Events the operator caused itself are
@@ -70,7 +72,10 @@ def register(registry: kopf.OperatorRegistry, runtime: Runtime) -> None:
         if runtime.state.is_own_write(SECRETS.kind, namespace, name, version):
             return
         managed = contract.config_kind(body) is not None
-        if managed or name in runtime.state.referenced_secrets(namespace):
+        # A Secret named like Gatekey's (in the way of one, say) counts too: its deletion
+        # must start the pass that writes Gatekey's own.
+        gatekey_name = name.startswith(contract.NAME_PREFIX)
+        if managed or gatekey_name or name in runtime.state.referenced_secrets(namespace):
             runtime.poke(namespace)
 
     @kopf.on.event(*_gvr(CONFIGMAPS), id="configmap-changed", when=_ours, registry=registry)
@@ -98,17 +103,11 @@ def _register_kind(registry: kopf.OperatorRegistry, runtime: Runtime, resource: 
         runtime.bind(kwargs)
         try:
             outcome = await runtime.settle(namespace or "")
-        except Exception as exc:  # the API server failed us: kopf retries soon
-            raise kopf.TemporaryError(f"pass failed: {exc}", delay=5) from exc
+        except Exception:  # logged by the pass queue, which retries the pass itself
+            return
         verdict = outcome.verdicts.get((kind, name))
-        if verdict is None:
-            return  # deleted while the pass ran
-        if verdict.permanent:
+        if verdict is not None and verdict.permanent:
             raise kopf.PermanentError(f"{verdict.reason}: {verdict.message}")
-        if verdict.retry:
-            raise kopf.TemporaryError(
-                f"{verdict.reason}: {verdict.message}", delay=runtime.options.retry_delay
-            )
 
     @kopf.on.event(*_gvr(resource), id=f"{resource.plural}-deleted", registry=registry)
     async def deleted(*, type: str | None, namespace: str | None, **kwargs: Any) -> None:

@@ -16,12 +16,9 @@ class OperatorOptions:
     """Seconds a namespace pass waits before it starts, so that a burst of changes
     (``kubectl apply -f`` of many manifests) is rendered once, not once per object."""
 
-    retry_delay: float = 30.0
-    """Seconds before kopf retries a CR that is not Ready for a reason that can clear by
-    itself (a named Secret missing, an object in the way)."""
-
     failure_backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
-    """Delays before a pass that failed against the API server is tried again."""
+    """Delays before a pass that failed against the API server (or whose writes failed)
+    is tried again: the operator's one retry layer, per namespace."""
 
     resync_period: float = 300.0
     """Seconds between passes over every known namespace even when nothing changed: signing

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from gatekey.operator.kube.observed import ObservedCR
-from gatekey.operator.model.status import INVALID, READY_CONDITION, RETRIED, STATUS_MODELS
+from gatekey.operator.model.status import INVALID, READY_CONDITION, STATUS_MODELS
 from gatekey.operator.render import Status
 from gatekey.operator.timestamps import rfc3339
 
@@ -32,11 +32,6 @@ class Verdict:
     def permanent(self) -> bool:
         """Only a new spec can help (kopf.PermanentError)."""
         return self.reason == INVALID
-
-    @property
-    def retry(self) -> bool:
-        """Worth trying again later (kopf.TemporaryError)."""
-        return not self.ready and self.reason in RETRIED
 
 
 def verdict_of(cr: ObservedCR, found: Status | None) -> Verdict:

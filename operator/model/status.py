@@ -64,19 +64,6 @@ REJECTED = frozenset(
 """Reasons that make a manifest unusable as written, found only with the other objects:
 the embedded mode reports them with file and field, like a manifest that does not parse."""
 
-RETRIED = frozenset(
-    {
-        SECRET_MISSING,
-        SECRET_INVALID,
-        USER_POOL_MISSING,
-        METADATA_SECRET_MISSING,
-        JWKS_SECRET_MISSING,
-        OBJECT_CONFLICT,
-        APPLY_FAILED,
-    }
-)
-"""Reasons that can clear without a change to the CR itself (a Secret appears)."""
-
 
 class Condition(Spec):
     """One condition, shaped as metav1.Condition."""

@@ -325,6 +325,20 @@ def test_an_object_in_the_way_is_left_alone(kube: KubeClient, ns: str) -> None:
     wait_condition(kube, "Role", ns, "r")
 
 
+def test_a_secret_in_the_way_is_noticed_when_it_goes(kube: KubeClient, ns: str) -> None:
+    # No kopf retry timer: the watch on Secrets named like Gatekey's starts the pass.
+    in_the_way = secret("gatekey-credential-svc-metadata", pin="mine")
+    kube.create(in_the_way, ns)
+    kube.create(credential("svc", claims=[{"key": "pin", "value": "1", "secret": True}]), ns)
+    cr = wait_condition(kube, "Credential", ns, "svc", "False", "ObjectConflict")
+    assert "gatekey-credential-svc-metadata" in ready_condition(cr)["message"]
+    assert values(kube.get("Secret", ns, "gatekey-credential-svc-metadata")) == {"pin": "mine"}
+
+    kube.delete("Secret", ns, "gatekey-credential-svc-metadata")
+    wait_condition(kube, "Credential", ns, "svc")
+    assert values(kube.get("Secret", ns, "gatekey-credential-svc-metadata")) == {"pin": "1"}
+
+
 def test_a_failed_write_is_retried(kube: KubeClient, ns: str, emulator: EmulatorThread) -> None:
     emulator.call(lambda emu: emu.fail("POST", "secrets", 500, name=None, times=1))
     kube.create(credential("svc"), ns)

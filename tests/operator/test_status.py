@@ -90,6 +90,5 @@ def test_verdicts() -> None:
     assert verdict.reason == "Invalid"
     assert "reserved" in verdict.message
     missing = verdict_of(cr(), Status(False, "SecretMissing", "gone"))
-    assert missing.retry
     assert not missing.permanent
-    assert not verdict_of(cr(), Status(False, "Conflict", "older wins")).retry
+    assert (missing.ready, missing.reason) == (False, "SecretMissing")
