@@ -11,12 +11,13 @@ changed it). This is the read-your-writes rule of controller-runtime's cache.
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from gatekey.operator import contract
 from gatekey.operator.model import AuthPolicy, Credential, ManifestError, Role, parse_document
+from gatekey.operator.provenance import sources
 
 CR = AuthPolicy | Credential | Role
 
@@ -35,10 +36,6 @@ class ObservedCR:
     resource: CR | None
     error: str | None
     status: Mapping[str, Any]
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.kind, self.name
 
 
 def observe_cr(body: Mapping[str, Any]) -> ObservedCR:
@@ -97,9 +94,7 @@ class ObservedObject:
     @property
     def sources(self) -> set[tuple[str, str]]:
         """The CRs named by the provenance annotations, as ``(kind, name)``."""
-        kinds = self.annotations.get(contract.SOURCE_KIND_ANNOTATION, "").split(",")
-        names = self.annotations.get(contract.SOURCE_NAME_ANNOTATION, "").split(",")
-        return {(k, n) for k, n in zip(kinds, names, strict=False) if k and n}
+        return set(sources(self.annotations))
 
     def manifest(self) -> dict[str, Any]:
         return {"metadata": {"labels": dict(self.labels)}}
@@ -184,7 +179,3 @@ class WriteCache(Generic[T]):
             else:
                 merged[slot[2]] = entry.value
         return merged
-
-    def forget(self, slots: Iterable[Slot]) -> None:
-        for slot in slots:
-            self._entries.pop(slot, None)

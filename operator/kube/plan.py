@@ -25,7 +25,7 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from gatekey.operator import contract
+from gatekey.operator import contract, provenance
 from gatekey.operator.contract import Manifest
 from gatekey.operator.kube.observed import ObservedObject
 
@@ -168,10 +168,7 @@ def plan(
 
 def sources_of(obj: Manifest) -> frozenset[SourceKey]:
     """The CRs a rendered object comes from (its provenance annotations)."""
-    notes = obj["metadata"].get("annotations") or {}
-    kinds = (notes.get(contract.SOURCE_KIND_ANNOTATION) or "").split(",")
-    names = (notes.get(contract.SOURCE_NAME_ANNOTATION) or "").split(",")
-    return frozenset((k, n) for k, n in zip(kinds, names, strict=False) if k and n)
+    return provenance.sources(obj["metadata"].get("annotations"))
 
 
 def _converge(obj: Manifest, found: ObservedObject | None) -> Op | None:

@@ -62,7 +62,7 @@ def test_serve_names_the_file_and_field_and_does_not_serve_the_credential(tmp_pa
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         log = process.output()[1]
-    assert "billing.yaml[-] spec.claims[1].key: Credential billing: claims key 'token'" in log
+    assert "billing.yaml[-] spec.claims.1.key: Credential billing: claims key 'token'" in log
 
 
 def test_render_fails_with_the_file_and_field(tmp_path):
@@ -70,7 +70,7 @@ def test_render_fails_with_the_file_and_field(tmp_path):
     folder(manifests, "token")
     result = gatekey("render", str(manifests), "--state-dir", str(tmp_path / "s"))
     assert result.returncode == 1
-    assert "billing.yaml[-] spec.claims[1].key: Credential billing: claims key 'token'" in (
+    assert "billing.yaml[-] spec.claims.1.key: Credential billing: claims key 'token'" in (
         result.stderr
     )
     assert "gatekey-credential-billing" not in result.stdout

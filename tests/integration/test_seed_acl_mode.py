@@ -262,7 +262,7 @@ def test_metadata_key_equal_to_a_configured_response_field_is_rejected(start_iss
         ),
     )
     (error,) = issuer.build.errors
-    assert str(error).startswith("manifests.yaml[-] spec.claims[0].key: Credential billing: ")
+    assert str(error).startswith("manifests.yaml[-] spec.claims.0.key: Credential billing: ")
     assert "claims key 'token' is a token response field name" in str(error)
     refused = issuer.post("/credential/token", form(issuer, "client_credentials"))
     assert refused.status_code == 401
@@ -276,6 +276,6 @@ def test_metadata_key_equal_to_an_issuer_wide_response_field_is_rejected(start_i
         settings=IssuerSettings(token_management=renamed),
     )
     (error,) = issuer.build.errors
-    assert "spec.claims[0].key: Credential billing: claims key 'scopes'" in str(error)
+    assert "spec.claims.0.key: Credential billing: claims key 'scopes'" in str(error)
     refused = issuer.post("/credential/token", form(issuer, "client_credentials"))
     assert refused.status_code == 401

@@ -602,7 +602,7 @@ def test_a_metadata_key_equal_to_a_renamed_response_field_is_refused():
     assert (status.ready, status.reason, status.path) == (
         False,
         "ResponseFieldClash",
-        "spec.claims[1].key",
+        "spec.claims.1.key",
     )
     assert out.by_name("ConfigMap", "gatekey-credential-svc") is None
     assert out.by_name("Secret", "svc-credentials") is not None  # kept for the fix
