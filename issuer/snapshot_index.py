@@ -32,7 +32,7 @@ from gatekey.operator.model import Target, TokenManagement
 from gatekey.operator.model.authpolicy import AuthPolicySpec
 from gatekey.operator.model.credential import Claim, CredentialSpec
 from gatekey.operator.model.role import RoleSpec
-from gatekey.operator.model.token_management import clashing_key
+from gatekey.operator.model.token_management import clashing_key, response_names
 from gatekey.operator.rotation import previous_expiry
 from gatekey.operator.signing_keys import SigningKey
 from gatekey.operator.timestamps import parse_instant
@@ -45,6 +45,7 @@ class Indexer:
         self.defaults = defaults
         self.cache = cache
         self.errors: list[str] = []
+        self.response_names = response_names([defaults.response])
 
     def build(self, objects: Iterable[Manifest]) -> Snapshot:
         by_kind: dict[str, list[Manifest]] = defaultdict(list)
@@ -76,7 +77,7 @@ class Indexer:
             if view is None:
                 continue
             # render checked the policies' renames; only the issuer knows its own settings.
-            clash = clashing_key([c.key for c in view.claims], [self.defaults.response])
+            clash = clashing_key([c.key for c in view.claims], self.response_names)
             if clash is not None:
                 name = view.claims[clash].key
                 self._skip(obj, ValueError(f"claim key {name!r} is a configured response field"))

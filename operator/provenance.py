@@ -25,6 +25,10 @@ def sources(annotations: Mapping[str, str] | None) -> frozenset[Source]:
 
 def add_source(annotations: MutableMapping[str, str], kind: str, name: str) -> None:
     """Name ``kind``/``name`` among the sources in ``annotations`` (once, in order)."""
+    if contract.SOURCE_NAME_ANNOTATION not in annotations:  # the first source: most objects
+        annotations[contract.SOURCE_KIND_ANNOTATION] = kind
+        annotations[contract.SOURCE_NAME_ANNOTATION] = name
+        return
     if (kind, name) in sources(annotations):
         return
     kinds, names = _lists(annotations)

@@ -5,7 +5,7 @@ reports a bad manifest with its file, document index and field path.
 """
 
 from gatekey.operator.model.authpolicy import AuthPolicy, AuthPolicySpec
-from gatekey.operator.model.common import ObjectMeta, Target, TargetKind
+from gatekey.operator.model.common import Target
 from gatekey.operator.model.credential import Credential, CredentialSpec
 from gatekey.operator.model.durations import duration_seconds
 from gatekey.operator.model.errors import ManifestError
@@ -25,7 +25,6 @@ __all__ = [
     "Credential",
     "CredentialSpec",
     "ManifestError",
-    "ObjectMeta",
     "Resource",
     "ResponseSettings",
     "Role",
@@ -33,7 +32,6 @@ __all__ = [
     "ScopeSettings",
     "Secret",
     "Target",
-    "TargetKind",
     "TokenManagement",
     "TokenManagementOverride",
     "duration_seconds",

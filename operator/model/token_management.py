@@ -1,6 +1,6 @@
 """Token Management Settings: scope rules and the shape of the token response (docs/contract.md)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Literal, get_args
 
 from pydantic import Field
@@ -83,9 +83,13 @@ class TokenManagement(Spec):
         return TokenManagement(scope=scope, response=response)
 
 
-def clashing_key(keys: Sequence[str], responses: Iterable[ResponseSettings]) -> int | None:
-    """The index of the first Credential Metadata key that a token response field goes by
-    under one of ``responses`` (docs/reference.md: metadata never replaces a response
+def response_names(responses: Iterable[ResponseSettings]) -> frozenset[str]:
+    """Every name a token response field goes by under one of ``responses``."""
+    return frozenset(response.name(field) for response in responses for field in RESPONSE_FIELDS)
+
+
+def clashing_key(keys: Sequence[str], names: Collection[str]) -> int | None:
+    """The index of the first Credential Metadata key among the response field ``names``
+    (:func:`response_names`; docs/reference.md: metadata never replaces a response
     field), or None. The RFC 6749 names themselves are reserved by the Credential model."""
-    names = {response.name(field) for response in responses for field in RESPONSE_FIELDS}
     return next((i for i, key in enumerate(keys) if key in names), None)

@@ -14,7 +14,7 @@ provenance, statuses) and :mod:`.types` (inputs and results).
 from gatekey.operator.model import AuthPolicy
 from gatekey.operator.model.status import REJECTED
 from gatekey.operator.render.client_secrets import CLIENT_SECRET_BYTES, ClientSecrets
-from gatekey.operator.render.credentials import AclPolicies, render_credential
+from gatekey.operator.render.credentials import AclPolicies, ResponseNames, render_credential
 from gatekey.operator.render.objects import Output
 from gatekey.operator.render.policies import render_policies
 from gatekey.operator.render.roles import render_roles
@@ -43,7 +43,8 @@ def render(inputs: RenderInput) -> Rendered:
             acl_policies.setdefault((policy.target.kind, policy.target.name), []).append(policy)
     render_roles(list(inputs.roles), out)
     served: AclPolicies = acl_policies
+    names = ResponseNames(inputs.settings.token_management)
     for credential in inputs.credentials:
-        render_credential(inputs, out, secrets, credential, served)
+        render_credential(inputs, out, secrets, credential, served, names)
     render_signing_keys(inputs, out, policies)
     return out.rendered()

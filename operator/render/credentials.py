@@ -13,6 +13,7 @@ from gatekey.operator.model.status import (
     SECRET_INVALID,
     SECRET_MISSING,
 )
+from gatekey.operator.model.token_management import TokenManagement, response_names
 from gatekey.operator.render.client_secrets import ClientSecrets, refusal_message
 from gatekey.operator.render.jwks import jwks_from_secret
 from gatekey.operator.render.metadata import resolve_claims, response_field_clash
@@ -24,12 +25,29 @@ AclPolicies = Mapping[tuple[str, str], list[AuthPolicy]]
 """The served ACL-mode policies by target ``(kind, name)``."""
 
 
+class ResponseNames:
+    """The response field names in force, per ACL-mode policy, computed once per render."""
+
+    def __init__(self, defaults: TokenManagement) -> None:
+        self._defaults = defaults
+        self.defaults = response_names([defaults.response])
+        self._by_policy: dict[str, frozenset[str]] = {}
+
+    def of(self, policy: AuthPolicy) -> frozenset[str]:
+        name = policy.metadata.name
+        if name not in self._by_policy:
+            settings = self._defaults.overridden(policy.spec.token_management)
+            self._by_policy[name] = response_names([settings.response])
+        return self._by_policy[name]
+
+
 def render_credential(
     inputs: RenderInput,
     out: Output,
     secrets: ClientSecrets,
     cred: Credential,
     acl_policies: AclPolicies,
+    response_names: ResponseNames,
 ) -> None:
     name = cred.secret_name
     if name not in inputs.secrets and cred.secret_named_explicitly:
@@ -42,13 +60,14 @@ def render_credential(
         why = f"Secret {name} has no client_id or client_secret"
         out.status(cred, False, SECRET_INVALID, why)
         return
-    defaults = inputs.settings.token_management
-    responses = [defaults.response] + [
-        defaults.overridden(policy.spec.token_management).response
-        for entry in cred.spec.acl
-        for policy in acl_policies.get((entry.kind, entry.name), ())
-    ]
-    clash, path = response_field_clash(cred, responses)
+    names = response_names.defaults.union(
+        *(
+            response_names.of(policy)
+            for e in cred.spec.acl
+            for policy in acl_policies.get((e.kind, e.name), ())
+        )
+    )
+    clash, path = response_field_clash(cred, names)
     if clash:  # not served; its client Secret stays as it is for the fix
         out.status(cred, False, RESPONSE_FIELD_CLASH, clash, path=path)
         return

@@ -1,22 +1,20 @@
 """Credential Metadata: values resolved from Secrets, secret entries moved out of the
 ConfigMap, and keys that would replace a token response field refused (pure)."""
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 
 from gatekey.operator import contract
 from gatekey.operator.model import Credential
 from gatekey.operator.model.credential import Claim, SecretKeyRef, ValueFrom
-from gatekey.operator.model.token_management import ResponseSettings, clashing_key
+from gatekey.operator.model.token_management import clashing_key
 from gatekey.operator.render.types import SecretValues
 
 
-def response_field_clash(
-    cred: Credential, responses: Iterable[ResponseSettings]
-) -> tuple[str, str]:
-    """``(message, path)`` when a metadata key equals a name a token response field goes
-    by under one of ``responses`` (the entry would replace it), else ``("", "")``."""
+def response_field_clash(cred: Credential, names: Collection[str]) -> tuple[str, str]:
+    """``(message, path)`` when a metadata key is one of the response field ``names`` in
+    force for ``cred`` (the entry would replace that field), else ``("", "")``."""
     keys = [claim.key for claim in cred.spec.claims]
-    index = clashing_key(keys, responses)
+    index = clashing_key(keys, names)
     if index is None:
         return "", ""
     return (
