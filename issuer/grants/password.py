@@ -7,8 +7,9 @@ audience narrows to the targets whose pool knows the user.
 
 from dataclasses import replace
 
+from gatekey.issuer.domain import Client, Grant, GrantContext
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
-from gatekey.issuer.grants.context import Client, Grant, GrantContext
+from gatekey.issuer.grants.rules import GrantRules
 from gatekey.issuer.scopes import parse_scope, resolve_scope
 from gatekey.issuer.snapshot import PolicyView, UserPool
 
@@ -42,12 +43,23 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     )
     return Grant(
         client=narrowed,
-        grant_type="password",
+        grant_type=RULES.name,
         subject=username,
         username=username,
         scope=scope,
         audience=narrowed.audience,
     )
+
+
+RULES = GrantRules(
+    name="password",
+    decide=decide,
+    dash_secret_at=frozenset({"JWT", "OAuth2"}),
+    user_param="username",
+    wrong_password_counts=True,
+)
+"""The seed's ``-`` secret at both Policy-mode endpoints; the client's grant list must name
+it; the user is audited, and a wrong password counts toward the throttle."""
 
 
 def _sample_hash(targets: tuple[PolicyView, ...]) -> str | None:

@@ -7,8 +7,8 @@ pool, an ACL entry expired. Both use these two rules.
 
 from dataclasses import replace
 
+from gatekey.issuer.domain import Client
 from gatekey.issuer.errors import InvalidGrant, TargetsUnreached
-from gatekey.issuer.grants.context import Client
 from gatekey.issuer.snapshot import Snapshot
 
 

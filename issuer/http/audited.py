@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
 from gatekey.issuer.errors import InvalidClient, InvalidGrant, OAuthError, TemporarilyUnavailable
+from gatekey.issuer.grants import rules_of
 from gatekey.issuer.http.responses import error_response
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.store.base import StoreUnavailable
@@ -74,7 +75,14 @@ def _attempt(runtime: Runtime, entry: audit.AuditEntry) -> Attempt:
 
 
 def _counts_as_failure(error: OAuthError, entry: audit.AuditEntry) -> bool:
-    """Failed client authentication, or a wrong user password."""
-    return isinstance(error, InvalidClient) or (
-        isinstance(error, InvalidGrant) and entry.grant == "password" and bool(entry.username)
+    """Failed client authentication, or a wrong user password (where the grant's rules say
+    an ``invalid_grant`` for a named user is one)."""
+    if isinstance(error, InvalidClient):
+        return True
+    rules = rules_of(entry.grant)
+    return (
+        isinstance(error, InvalidGrant)
+        and rules is not None
+        and rules.wrong_password_counts
+        and bool(entry.username)
     )

@@ -6,9 +6,24 @@ path documented here is served.
 
 from typing import Any
 
+from gatekey.issuer.grants import GRANT_TYPES_SUPPORTED
+from gatekey.operator.model.vocabulary import (
+    BASES,
+    INTROSPECT,
+    LEAVES,
+    MANAGEMENT_OF_BASE,
+    REGENERATE,
+    REVOKE,
+    Management,
+)
+
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-BASES = ("/auth", "/credential")
+MODE_TITLES: dict[Management, str] = {
+    "Policy": "Manage From This Policy",
+    "ACL": "Manage From ACL",
+}
+"""The management modes as the seed names them."""
 AUTHZ_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
@@ -40,8 +55,8 @@ def _form(schema: str) -> dict[str, Any]:
 
 
 def _token_operation(base: str, leaf: str) -> dict[str, Any]:
-    mode = "Manage From This Policy" if base == "/auth" else "Manage From ACL"
-    kind = "JWT" if leaf == "jwt" else "opaque (OAuth2)"
+    mode = MODE_TITLES[MANAGEMENT_OF_BASE[base]]
+    kind = "JWT" if leaf == LEAVES["JWT"] else "opaque (OAuth2)"
     post = {
         "summary": f"{kind} token endpoint, {mode}",
         "operationId": f"token{base.replace('/', '_')}_{leaf}",
@@ -86,11 +101,11 @@ _TOKEN_FIELDS = (
 
 def _paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for base in BASES:
+    for base in BASES.values():
         tag = base.strip("/")
-        paths[f"{base}/jwt"] = _token_operation(base, "jwt")
-        paths[f"{base}/token"] = _token_operation(base, "token")
-        paths[f"{base}/jwt/regenerate"] = {
+        for leaf in LEAVES.values():
+            paths[f"{base}/{leaf}"] = _token_operation(base, leaf)
+        paths[f"{base}/{LEAVES['JWT']}/{REGENERATE}"] = {
             "post": {
                 "summary": "A new JWT for a still-valid one",
                 "operationId": f"regenerate_{tag}",
@@ -102,7 +117,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         }
-        paths[f"{base}/introspect"] = {
+        paths[f"{base}/{INTROSPECT}"] = {
             "post": {
                 "summary": "RFC 7662 token introspection",
                 "operationId": f"introspect_{tag}",
@@ -114,7 +129,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         }
-        paths[f"{base}/revoke"] = {
+        paths[f"{base}/{REVOKE}"] = {
             "post": {
                 "summary": "RFC 7009 token revocation",
                 "operationId": f"revoke_{tag}",
@@ -241,7 +256,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "grant_type": {
                 "type": "string",
-                "enum": ["client_credentials", "password", "refresh_token"],
+                "enum": list(GRANT_TYPES_SUPPORTED),
             },
             "client_id": _string("the proxy key id or the Credential's client id"),
             "client_secret": _string("the secret, or '-' where the seed allows it"),

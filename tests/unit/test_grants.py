@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from gatekey.issuer.clients import Presented, authenticate
+from gatekey.issuer.domain import Chain, GrantContext
 from gatekey.issuer.errors import (
     InvalidClient,
     InvalidGrant,
@@ -17,11 +18,11 @@ from gatekey.issuer.errors import (
     UnauthorizedClient,
 )
 from gatekey.issuer.grants import client_credentials, password, refresh_token, regenerate
-from gatekey.issuer.grants.context import Chain, Endpoint, GrantContext
 from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.store.base import TokenRecord, token_digest
 from gatekey.issuer.store.sqlite import SQLiteStore
 from gatekey.issuer.verification import Verified
+from gatekey.operator.model.vocabulary import Endpoint
 from tests.unit.helpers import NOW
 from tests.unit.test_snapshot import rendered_objects, snapshot_of
 

@@ -1,4 +1,10 @@
-"""What every grant works with: the endpoint, the authenticated client and the decision."""
+"""The issuer's domain types: the authenticated client, the grant's decision, the chain it
+continues, and what a grant is given to decide with (pure: no I/O, no HTTP).
+
+Client authentication (:mod:`gatekey.issuer.clients`) makes a :class:`Client`; a grant
+(:mod:`gatekey.issuer.grants`) turns it and a :class:`GrantContext` into a :class:`Grant`;
+the minter (:mod:`gatekey.issuer.tokens.mint`) turns that into tokens.
+"""
 
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -9,25 +15,7 @@ from gatekey.issuer.clock import instant
 from gatekey.issuer.snapshot import CredentialView, PolicyView, Snapshot
 from gatekey.issuer.store.base import TokenStore
 from gatekey.operator.model.token_settings import TokenSettings
-
-Management = Literal["Policy", "ACL"]
-TokenType = Literal["JWT", "OAuth2"]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One of the four token endpoints: ``/auth|/credential`` x ``/jwt|/token``."""
-
-    management: Management
-    type: TokenType
-
-    @property
-    def base(self) -> str:
-        return "/auth" if self.management == "Policy" else "/credential"
-
-    @property
-    def path(self) -> str:
-        return f"{self.base}/{'jwt' if self.type == 'JWT' else 'token'}"
+from gatekey.operator.model.vocabulary import Endpoint
 
 
 @dataclass(frozen=True)
@@ -46,7 +34,8 @@ class Client:
     """Scopes held by the client itself (the proxy key's target, or the Credential)."""
     credential: CredentialView | None = None
     secret: Literal["current", "previous"] | None = None
-    """Which secret generation authenticated (None: none was needed, the seed's ``-``)."""
+    """Which secret generation authenticated (None: none was needed, the seed's ``-``, or a
+    ``private_key_jwt`` assertion)."""
 
     @property
     def audience(self) -> tuple[str, ...]:
