@@ -33,7 +33,7 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
             await runtime.throttle.succeeded(_attempt(runtime, entry))
         except OAuthError as error:
             entry.error = error.error
-            if _counts_as_failure(error, entry):
+            if counts_as_failure(error, entry):
                 delay = await runtime.throttle.failed(
                     _attempt(runtime, entry), isinstance(error, InvalidClient), runtime.clock()
                 )
@@ -74,7 +74,7 @@ def _attempt(runtime: Runtime, entry: audit.AuditEntry) -> Attempt:
     return Attempt(client_id, known, entry.username, entry.source or "unknown")
 
 
-def _counts_as_failure(error: OAuthError, entry: audit.AuditEntry) -> bool:
+def counts_as_failure(error: OAuthError, entry: audit.AuditEntry) -> bool:
     """Failed client authentication, or a wrong user password (where the grant's rules say
     an ``invalid_grant`` for a named user is one)."""
     if isinstance(error, InvalidClient):
