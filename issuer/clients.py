@@ -5,7 +5,7 @@ Pure: given a Snapshot and what the client presented, the authenticated
 grant list) is the grant's own rule (:mod:`gatekey.issuer.grants`); this applies it.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from gatekey.issuer.domain import Client
@@ -228,5 +228,4 @@ def _narrowed(client: Client, resource: str) -> Client:
     kept = tuple(p for p in client.targets if p.target.audience == resource)
     if not kept:
         raise InvalidTarget(f"{resource} is not a target of this client")
-    policy = client.policy if client.policy in kept else kept[0]
-    return replace(client, policy=policy, targets=kept)
+    return client.narrowed(kept)

@@ -7,7 +7,7 @@ the minter (:mod:`gatekey.issuer.tokens.mint`) turns that into tokens.
 """
 
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -41,6 +41,13 @@ class Client:
     def audience(self) -> tuple[str, ...]:
         """Every target's audience values, in order, without repeats."""
         return tuple(dict.fromkeys(a for p in self.targets for a in p.audience))
+
+    def narrowed(self, targets: tuple[PolicyView, ...]) -> "Client":
+        """The client for ``targets`` only (a non-empty subset of its own, in its order):
+        the first of them gives the algorithm and the Token Management Settings, as the
+        first ACL entry does for the whole client. RFC 8707 ``resource``, a password
+        user's pools, and a renewed token's audience narrow a client this way."""
+        return replace(self, targets=targets, policy=targets[0])
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,6 @@ the user is checked against the pools of the client's targets, and the
 audience narrows to the targets whose pool knows the user.
 """
 
-from dataclasses import replace
-
 from gatekey.issuer.domain import Client, Grant, GrantContext
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
 from gatekey.issuer.grants.rules import GrantRules
@@ -36,7 +34,7 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
         if not verified:  # an unknown user costs what a known one does
             await ctx.verify_password(None, password, like=_sample_hash(client.targets))
         raise InvalidGrant("invalid username or password")
-    narrowed = replace(client, targets=tuple(kept), policy=kept[0])
+    narrowed = client.narrowed(tuple(kept))
     held = ctx.snapshot.user_scopes(client.policy.namespace, pool_used.name, username)
     scope = resolve_scope(
         parse_scope(ctx.params.get("scope")), held, narrowed.policy.settings.scope

@@ -19,8 +19,8 @@ from urllib.parse import unquote_plus
 from gatekey.issuer.client_assertion import ASSERTION_TYPE, claimed_client, verify
 from gatekey.issuer.clients import Presented, assertion_audiences, client_jwks
 from gatekey.issuer.errors import InvalidClient, InvalidRequest
+from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.snapshot import Snapshot
-from gatekey.issuer.store.base import TokenStore
 from gatekey.operator.model.vocabulary import Management, TokenType
 
 
@@ -42,14 +42,14 @@ def presented_client(authorization: str | None, params: Mapping[str, str]) -> Pr
 
 
 async def prove_assertion(
+    runtime: Runtime,
     presented: Presented,
     snapshot: Snapshot,
+    now: float,
+    *,
     management: Management,
     token_type: TokenType | None,
     path: str,
-    issuer_url: str,
-    store: TokenStore,
-    now: float,
 ) -> Presented:
     """``presented`` with its client assertion, sent to ``path``, verified and its ``jti``
     spent (kept in the store, shared by replicas, until the assertion expires: a replay is
@@ -60,10 +60,10 @@ async def prove_assertion(
     keysets = client_jwks(snapshot, management, presented.client_id, token_type)
     if not keysets:
         raise InvalidClient("this client has no public keys for private_key_jwt")
-    audiences = assertion_audiences(issuer_url, management, path)
+    audiences = assertion_audiences(runtime.settings.issuer_url, management, path)
     verified = verify(presented.assertion, presented.client_id, keysets, audiences, now)
     key = f"assertion:{verified.client_id}:{verified.jti}"
-    if not await store.remember_once(key, verified.expires_at):
+    if not await runtime.store.remember_once(key, verified.expires_at):
         raise InvalidClient("the client assertion was already used")
     return replace(presented, key_proven=True)
 

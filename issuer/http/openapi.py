@@ -6,6 +6,7 @@ path documented here is served.
 
 from typing import Any
 
+from gatekey.issuer.client_assertion import ASSERTION_TYPE
 from gatekey.issuer.grants import GRANT_TYPES_SUPPORTED
 from gatekey.operator.model.vocabulary import (
     BASES,
@@ -239,6 +240,13 @@ def _string(description: str = "") -> dict[str, str]:
     return {"type": "string", "description": description} if description else {"type": "string"}
 
 
+ASSERTION_PROPERTIES: dict[str, Any] = {
+    "client_assertion_type": {"type": "string", "enum": [ASSERTION_TYPE]},
+    "client_assertion": _string("RFC 7523 §2.2 (private_key_jwt), instead of client_secret"),
+}
+"""A client assertion, accepted wherever a client authenticates."""
+
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -265,12 +273,13 @@ _SCHEMAS: dict[str, Any] = {
             "refresh_token": _string(),
             "scope": _string("space-separated scopes (Role scope values)"),
             "resource": _string("RFC 8707: narrow to one target, Kind/name"),
+            **ASSERTION_PROPERTIES,
         },
     },
     "ClientCredentials": {
         "type": "object",
-        "required": ["client_id", "client_secret"],
-        "properties": {"client_id": _string(), "client_secret": _string()},
+        "description": "client_id and client_secret, or a private_key_jwt client assertion",
+        "properties": {"client_id": _string(), "client_secret": _string(), **ASSERTION_PROPERTIES},
     },
     "TokenParameter": {
         "type": "object",
@@ -280,6 +289,7 @@ _SCHEMAS: dict[str, Any] = {
             "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]},
             "client_id": _string(),
             "client_secret": _string(),
+            **ASSERTION_PROPERTIES,
         },
     },
     "TokenResponse": {

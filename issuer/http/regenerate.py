@@ -53,14 +53,13 @@ def regenerate_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
         snapshot, now = runtime.snapshots.current, runtime.clock()
         ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
         presented = await prove_assertion(
+            runtime,
             presented,
             snapshot,
-            endpoint.management,
-            endpoint.type,
-            path,
-            runtime.settings.issuer_url,
-            runtime.store,
             now,
+            management=endpoint.management,
+            token_type=endpoint.type,
+            path=path,
         )
         client = authenticate(snapshot, endpoint, presented, regenerate.RULES.name, ctx.instant)
         entry.secret = client.secret

@@ -35,14 +35,7 @@ def revocation_handler(runtime: Runtime, management: Management) -> Handler:
         admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
         presented = await prove_assertion(
-            presented,
-            snapshot,
-            management,
-            None,
-            path,
-            runtime.settings.issuer_url,
-            runtime.store,
-            now,
+            runtime, presented, snapshot, now, management=management, token_type=None, path=path
         )
         caller, entry.secret = authenticated_caller(snapshot, management, presented, instant(now))
         token = params.get("token")

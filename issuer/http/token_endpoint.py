@@ -54,14 +54,13 @@ async def _issue(
     admit(runtime, entry)
     now = runtime.clock()
     presented = await prove_assertion(
+        runtime,
         presented,
         snapshot,
-        endpoint.management,
-        endpoint.type,
-        endpoint.path,
-        runtime.settings.issuer_url,
-        runtime.store,
         now,
+        management=endpoint.management,
+        token_type=endpoint.type,
+        path=endpoint.path,
     )
     ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
     if request.method == "GET":
