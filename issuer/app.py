@@ -9,7 +9,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer.errors import ServerError
-from gatekey.issuer.grants.context import Endpoint
 from gatekey.issuer.http.authz import authz_handler
 from gatekey.issuer.http.discovery import jwks_handler
 from gatekey.issuer.http.health import health_routes
@@ -22,17 +21,20 @@ from gatekey.issuer.http.revocation import revocation_handler
 from gatekey.issuer.http.token_endpoint import token_handler
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.store.base import StoreUnavailable
+from gatekey.operator.model.vocabulary import (
+    ENDPOINTS,
+    INTROSPECT,
+    MANAGEMENT_OF_BASE,
+    REGENERATE,
+    REVOKE,
+)
 
 _log = logging.getLogger("gatekey.issuer")
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 
-BASES = {"/auth": "Policy", "/credential": "ACL"}
 AUTHZ_SUBPATH = r"/authz/{tail:[\s\S]*}"
 """Any sub-path, even with a newline in it: Envoy appends the original request path."""
-ENDPOINTS = tuple(
-    Endpoint(management, type_) for management in ("Policy", "ACL") for type_ in ("JWT", "OAuth2")
-)
 
 
 def create_app(runtime: Runtime) -> web.Application:
@@ -47,12 +49,12 @@ def create_app(runtime: Runtime) -> web.Application:
         routes += [web.post(endpoint.path, handler), web.get(endpoint.path, handler)]
         if endpoint.type == "JWT":
             routes.append(
-                web.post(f"{endpoint.path}/regenerate", regenerate_handler(runtime, endpoint))
+                web.post(f"{endpoint.path}/{REGENERATE}", regenerate_handler(runtime, endpoint))
             )
-    for base, management in BASES.items():
+    for base, management in MANAGEMENT_OF_BASE.items():
         routes += [
-            web.post(f"{base}/introspect", introspection_handler(runtime, base, management)),
-            web.post(f"{base}/revoke", revocation_handler(runtime, base, management)),
+            web.post(f"{base}/{INTROSPECT}", introspection_handler(runtime, management)),
+            web.post(f"{base}/{REVOKE}", revocation_handler(runtime, management)),
             web.get(f"{base}/.well-known/jwks.json", jwks_handler(runtime)),
         ]
         # RFC 8414 §3.1 inserts the well-known segment between host and path; the

@@ -11,7 +11,7 @@ Every failure is ``invalid_client`` (RFC 7521 §4.2.1).
 """
 
 import functools
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +52,14 @@ def claimed_client(assertion: str) -> str:
 
 
 def verify(
-    assertion: str, client_id: str, jwks: Jwks, audiences: Collection[str], now: float
+    assertion: str,
+    client_id: str,
+    keysets: Sequence[Jwks],
+    audiences: Collection[str],
+    now: float,
 ) -> Assertion:
-    """The verified ``assertion`` of ``client_id``, or :class:`InvalidClient`."""
+    """The verified ``assertion`` of ``client_id``, signed by a key of one of its JWK Sets
+    ``keysets``, or :class:`InvalidClient`."""
     _unverified(assertion)  # size and shape first
     try:
         header = jwt.get_unverified_header(assertion)
@@ -64,7 +69,7 @@ def verify(
     if alg not in ALGORITHMS:
         raise InvalidClient(f"client assertion algorithm {alg!r} is not allowed")
     kid = header.get("kid")
-    keys = _keys(jwks)
+    keys = [k for jwks in keysets for k in _keys(jwks)]
     candidates = [k for k in keys if _fits(k, alg) and (kid is None or k.kid == kid)]
     claims = None
     for key in candidates:

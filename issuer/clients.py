@@ -1,14 +1,16 @@
-"""Client authentication at the token endpoints (RFC 6749 §2.3, §3.2.1; docs/api.md).
+"""Client authentication (RFC 6749 §2.3, §3.2.1; RFC 7523 §2.2; docs/api.md).
 
 Pure: given a Snapshot and what the client presented, the authenticated
-:class:`Client` or an OAuth error.
+:class:`Client` or an OAuth error. What a grant allows (the seed's ``-`` secret, the
+grant list) is the grant's own rule (:mod:`gatekey.issuer.grants`); this applies it.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
+from gatekey.issuer.domain import Client
 from gatekey.issuer.errors import InvalidClient, InvalidTarget, UnauthorizedClient
-from gatekey.issuer.grants.context import Client, Endpoint
+from gatekey.issuer.grants import GrantRules, rules_of
 from gatekey.issuer.snapshot import (
     CredentialView,
     Generation,
@@ -18,9 +20,14 @@ from gatekey.issuer.snapshot import (
 )
 from gatekey.operator.model import Target
 from gatekey.operator.model.client_keys import Jwks
+from gatekey.operator.model.vocabulary import BASES, LEAVES, Endpoint, Management, TokenType
 
 DASH = "-"
-"""The seed's ``client_secret`` for password grants and JWT refresh in Policy mode."""
+"""The seed's ``client_secret`` where a grant's rules accept it (Policy mode only)."""
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+"""The client authentication methods every client-authenticating endpoint accepts (token,
+introspection, revocation, regeneration): RFC 8414's ``*_auth_methods_supported``."""
 
 
 @dataclass(frozen=True)
@@ -45,66 +52,81 @@ def authenticate(
     now: datetime,
     resource: str | None = None,
 ) -> Client:
-    """The client ``presented`` authenticates as at ``endpoint`` for ``grant_type``."""
+    """The client ``presented`` authenticates as at ``endpoint`` for ``grant_type``, under
+    that grant's rules."""
+    rules = rules_of(grant_type)
+    if rules is None:
+        raise ValueError(f"{grant_type!r} is not a grant of the registry")
     if endpoint.management == "Policy":
-        client = _proxy_key_client(snapshot, endpoint, presented, grant_type, now)
+        client = _proxy_key_client(snapshot, endpoint, presented, rules, now)
     else:
         client = _credential_client(snapshot, endpoint, presented, now)
-    if grant_type == "refresh_token":
-        if not client.token.refreshable:
-            raise UnauthorizedClient("token refresh is not enabled for this client")
-    elif grant_type not in client.grant_types:
-        raise UnauthorizedClient(f"grant type {grant_type} is not allowed for this client")
+    rules.authorize(client)
     return _narrowed(client, resource) if resource is not None else client
 
 
-def authenticate_caller(
-    snapshot: Snapshot, management: str, presented: Presented, now: datetime
-) -> str:
-    """The client id of a client calling introspection, revocation or regeneration.
-
-    These need the real secret (never the seed's ``-``): Policy mode, the proxy key
-    of a target with a policy; ACL mode, an enabled Credential.
-    """
-    return authenticated_caller(snapshot, management, presented, now)[0]
-
-
 def authenticated_caller(
-    snapshot: Snapshot, management: str, presented: Presented, now: datetime
-) -> tuple[str, Generation]:
-    """:func:`authenticate_caller`, and which secret generation authenticated."""
+    snapshot: Snapshot, management: Management, presented: Presented, now: datetime
+) -> tuple[str, Generation | None]:
+    """The client id of a client calling introspection or revocation, and which secret
+    generation authenticated (None: a verified client assertion).
+
+    These need the real secret (never the seed's ``-``) or a client assertion: Policy
+    mode, the proxy key of a target with a policy; ACL mode, an enabled Credential.
+    """
     secret = presented.secret
     used: Generation | None = None
     if management == "Policy":
         key = snapshot.proxy_keys.get(presented.client_id)
+        if key is not None and presented.key_proven:
+            return presented.client_id, None
         if key is not None and secret is not None:
             used = key.secret.matches(secret, now)
     else:
         cred = snapshot.credentials.get(presented.client_id)
-        if cred is not None and secret is not None and cred.enabled_at(now):
+        live = cred is not None and cred.enabled_at(now)
+        if cred is not None and live and presented.key_proven:
+            return presented.client_id, None
+        if cred is not None and secret is not None and live:
             used = cred.secret.matches(secret, now)
     if used is None:
         raise InvalidClient("client authentication failed", basic=presented.basic)
     return presented.client_id, used
 
 
-def client_jwks(snapshot: Snapshot, endpoint: Endpoint, client_id: str) -> Jwks | None:
-    """The public keys ``client_id`` may sign client assertions with at ``endpoint``."""
-    if endpoint.management == "Policy":
+def client_jwks(
+    snapshot: Snapshot, management: Management, client_id: str, token_type: TokenType | None
+) -> tuple[Jwks, ...]:
+    """The JWK Sets ``client_id`` may sign client assertions with (RFC 7523 §2.2).
+
+    Policy mode: the ``proxyKeyJwks`` of the target's policy of ``token_type`` at a token
+    endpoint, or of any of its policies at the endpoints every type shares (introspection,
+    revocation). ACL mode: the Credential's ``jwks``."""
+    if management == "Policy":
         key = snapshot.proxy_keys.get(client_id)
-        policy = None if key is None else key.policies.get(endpoint.type)
-        return None if policy is None else policy.spec.proxy_key_jwks
+        if key is None:
+            return ()
+        if token_type is None:
+            policies = list(key.policies.values())
+        else:
+            policies = [p for t, p in key.policies.items() if t == token_type]
+        return tuple(p.spec.proxy_key_jwks for p in policies if p.spec.proxy_key_jwks)
     cred = snapshot.credentials.get(client_id)
-    return None if cred is None else cred.spec.jwks
+    return () if cred is None or cred.spec.jwks is None else (cred.spec.jwks,)
 
 
-def resolve_client(
-    snapshot: Snapshot, endpoint: Endpoint, presented: Presented, now: datetime
-) -> Client:
-    """The client at ``endpoint`` with its real secret, whatever grants it may use."""
-    if endpoint.management == "Policy":
-        return _proxy_key_client(snapshot, endpoint, presented, "client_credentials", now)
-    return _credential_client(snapshot, endpoint, presented, now)
+def assertion_audiences(issuer_url: str, management: Management, path: str) -> tuple[str, ...]:
+    """The ``aud`` values a client assertion sent to ``path`` may name (RFC 7523 §3 item 3:
+    the server's identity): the issuer identifier and the URL it was sent to; at the other
+    endpoints of a base also that base's token endpoints, which clients name as the
+    server's identity wherever they authenticate."""
+    origin = issuer_url.rstrip("/")
+    base = BASES[management]
+    mine = (origin + base, origin + path)
+    token_paths = {f"{base}/{leaf}" for leaf in LEAVES.values()}
+    if path in token_paths:
+        return mine
+    return mine + tuple(origin + p for p in sorted(token_paths))
 
 
 def policy_for_url_parameters(
@@ -122,13 +144,13 @@ def policy_for_url_parameters(
 
 
 def _proxy_key_client(
-    snapshot: Snapshot, endpoint: Endpoint, presented: Presented, grant_type: str, now: datetime
+    snapshot: Snapshot, endpoint: Endpoint, presented: Presented, rules: GrantRules, now: datetime
 ) -> Client:
     key = snapshot.proxy_keys.get(presented.client_id)
     policy = None if key is None else key.policies.get(endpoint.type)
     if key is None or policy is None:
         raise InvalidClient("unknown client", basic=presented.basic)
-    used = _check_proxy_key_secret(key, endpoint, presented, grant_type, now)
+    used = _check_proxy_key_secret(key, endpoint, presented, rules, now)
     return Client(
         client_id=key.client_id,
         endpoint=endpoint,
@@ -142,19 +164,16 @@ def _proxy_key_client(
 
 
 def _check_proxy_key_secret(
-    key: ProxyKeyClient, endpoint: Endpoint, presented: Presented, grant_type: str, now: datetime
+    key: ProxyKeyClient, endpoint: Endpoint, presented: Presented, rules: GrantRules, now: datetime
 ) -> Generation | None:
-    """The seed's rules: ``-`` stands in for the secret for password, and for JWT refresh.
-    Which secret generation authenticated (None: the ``-``)."""
+    """The seed's rules: ``-`` stands in for the secret where the grant's rules say so.
+    Which secret generation authenticated (None: the ``-``, or a client assertion)."""
     secret = presented.secret
     if presented.key_proven:  # private_key_jwt (RFC 7523 §2.2): no secret generation
         return None
     if secret is None:
         raise InvalidClient("client authentication is required", basic=presented.basic)
-    dash_allowed = grant_type == "password" or (
-        grant_type == "refresh_token" and endpoint.type == "JWT"
-    )
-    if secret == DASH and dash_allowed:
+    if secret == DASH and rules.dash_allowed(endpoint.type):
         return None
     used = key.secret.matches(secret, now)
     if used is not None:
@@ -209,5 +228,4 @@ def _narrowed(client: Client, resource: str) -> Client:
     kept = tuple(p for p in client.targets if p.target.audience == resource)
     if not kept:
         raise InvalidTarget(f"{resource} is not a target of this client")
-    policy = client.policy if client.policy in kept else kept[0]
-    return replace(client, policy=policy, targets=kept)
+    return client.narrowed(kept)

@@ -5,8 +5,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from gatekey.issuer.audit import AuditEntry
+from gatekey.issuer.grants import METRIC_LABELS as KNOWN_GRANTS
 
-KNOWN_GRANTS = frozenset({"client_credentials", "password", "refresh_token"})
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from gatekey.issuer import audit
 from gatekey.issuer.audit import AuditEntry
 from gatekey.issuer.deny_list import DenyList
-from gatekey.issuer.grants.context import PasswordCheck
+from gatekey.issuer.domain import PasswordCheck
 from gatekey.issuer.metrics import Metrics
 from gatekey.issuer.passwords import verify_password
 from gatekey.issuer.settings import IssuerSettings

@@ -18,11 +18,11 @@ from gatekey.issuer.snapshot import NamespacedKey, Snapshot
 from gatekey.issuer.store.base import TokenRecord, TokenStore, token_digest
 from gatekey.issuer.tokens.jwt_signer import ACCESS_TOKEN_TYP, KeyMaterial
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX
+from gatekey.operator.model.vocabulary import BASES, Management, TokenType
 
 CACHE_SIZE = 50_000
 CLOCK_SKEW = 60
 """Seconds of ``nbf`` leeway for replicas whose clocks differ a little."""
-BASES = {"/auth": "Policy", "/credential": "ACL"}
 
 
 class InvalidToken(Exception):
@@ -33,9 +33,9 @@ class InvalidToken(Exception):
 class Verified:
     """What a valid access token says."""
 
-    token_type: str
+    token_type: TokenType
     """``JWT`` or ``OAuth2`` (opaque)."""
-    management: str
+    management: Management
     client_id: str
     subject: str
     username: str | None
@@ -62,7 +62,7 @@ class Verifier:
         self.store = store
         self.deny = deny
         self.material = material
-        self._issuers = {self.issuer_url + base: management for base, management in BASES.items()}
+        self._issuers = {self.issuer_url + base: management for management, base in BASES.items()}
         """``iss`` -> management mode, compared exactly (RFC 9068 §4, RFC 8414 §3.3)."""
         self._cache: dict[str, Verified] = {}
 
@@ -216,7 +216,6 @@ def verified_record(record: TokenRecord, issuer_url: str, snapshot: Snapshot) ->
     """What a stored token says, in the shape of a verified one.
 
     A record stored before tokens carried their namespace belongs to its client's."""
-    base = "/auth" if record.management == "Policy" else "/credential"
     return Verified(
         token_type=record.token_type,
         management=record.management,
@@ -227,7 +226,7 @@ def verified_record(record: TokenRecord, issuer_url: str, snapshot: Snapshot) ->
         audience=record.audience,
         issued_at=int(record.issued_at),
         expires_at=None if record.expires_at is None else int(record.expires_at),
-        issuer=issuer_url + base,
+        issuer=issuer_url + BASES[record.management],
         namespace=record.namespace or snapshot.client_namespace(record.client_id) or "",
         jkt=record.jkt or None,
     )

@@ -1,6 +1,7 @@
 """The client credentials grant (RFC 6749 §4.4): the client is the principal."""
 
-from gatekey.issuer.grants.context import Client, Grant, GrantContext
+from gatekey.issuer.domain import Client, Grant, GrantContext
+from gatekey.issuer.grants.rules import GrantRules
 from gatekey.issuer.scopes import parse_scope, resolve_scope
 
 
@@ -13,9 +14,13 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     )
     return Grant(
         client=client,
-        grant_type="client_credentials",
+        grant_type=RULES.name,
         subject=client.client_id,
         username=None,
         scope=scope,
         audience=client.audience,
     )
+
+
+RULES = GrantRules(name="client_credentials", decide=decide)
+"""The real secret (or a client assertion) always; the client's grant list must name it."""

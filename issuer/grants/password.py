@@ -5,10 +5,9 @@ the user is checked against the pools of the client's targets, and the
 audience narrows to the targets whose pool knows the user.
 """
 
-from dataclasses import replace
-
+from gatekey.issuer.domain import Client, Grant, GrantContext
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
-from gatekey.issuer.grants.context import Client, Grant, GrantContext
+from gatekey.issuer.grants.rules import GrantRules
 from gatekey.issuer.scopes import parse_scope, resolve_scope
 from gatekey.issuer.snapshot import PolicyView, UserPool
 
@@ -35,19 +34,30 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
         if not verified:  # an unknown user costs what a known one does
             await ctx.verify_password(None, password, like=_sample_hash(client.targets))
         raise InvalidGrant("invalid username or password")
-    narrowed = replace(client, targets=tuple(kept), policy=kept[0])
+    narrowed = client.narrowed(tuple(kept))
     held = ctx.snapshot.user_scopes(client.policy.namespace, pool_used.name, username)
     scope = resolve_scope(
         parse_scope(ctx.params.get("scope")), held, narrowed.policy.settings.scope
     )
     return Grant(
         client=narrowed,
-        grant_type="password",
+        grant_type=RULES.name,
         subject=username,
         username=username,
         scope=scope,
         audience=narrowed.audience,
     )
+
+
+RULES = GrantRules(
+    name="password",
+    decide=decide,
+    dash_secret_at=frozenset({"JWT", "OAuth2"}),
+    user_param="username",
+    wrong_password_counts=True,
+)
+"""The seed's ``-`` secret at both Policy-mode endpoints; the client's grant list must name
+it; the user is audited, and a wrong password counts toward the throttle."""
 
 
 def _sample_hash(targets: tuple[PolicyView, ...]) -> str | None:

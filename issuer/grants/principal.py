@@ -5,10 +5,8 @@ may carry over what was taken away since: a Role removed, a user removed from th
 pool, an ACL entry expired. Both use these two rules.
 """
 
-from dataclasses import replace
-
+from gatekey.issuer.domain import Client
 from gatekey.issuer.errors import InvalidGrant, TargetsUnreached
-from gatekey.issuer.grants.context import Client
 from gatekey.issuer.snapshot import Snapshot
 
 
@@ -39,4 +37,4 @@ def still_reached(client: Client, audience: tuple[str, ...]) -> tuple[Client, tu
     targets = tuple(p for p in client.targets if p.target.audience in kept)
     if not kept or not targets:
         raise TargetsUnreached("the client no longer reaches any target of this token")
-    return replace(client, targets=targets, policy=targets[0]), kept
+    return client.narrowed(targets), kept

@@ -18,9 +18,10 @@ race. Once the earlier answer was used, or after the period, it is a reuse as wi
 
 from collections.abc import Sequence
 
+from gatekey.issuer.domain import Chain, Client, Grant, GrantContext
 from gatekey.issuer.errors import InvalidGrant, InvalidRequest
-from gatekey.issuer.grants.context import Chain, Client, Grant, GrantContext
 from gatekey.issuer.grants.principal import held_scopes, still_reached
+from gatekey.issuer.grants.rules import GrantRules
 from gatekey.issuer.scopes import narrow_scope, parse_scope
 from gatekey.issuer.store.base import ChainJwt, TokenRecord, TokenStore, token_digest
 from gatekey.operator.model import duration_seconds
@@ -46,7 +47,7 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     scope = narrow_scope(parse_scope(ctx.params.get("scope")), record.scope, held)
     return Grant(
         client=narrowed,
-        grant_type="refresh_token",
+        grant_type=RULES.name,
         subject=record.subject,
         username=record.username,
         scope=scope,
@@ -56,6 +57,17 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
         ),
         jkt=record.jkt or None,
     )
+
+
+RULES = GrantRules(
+    name="refresh_token",
+    decide=decide,
+    dash_secret_at=frozenset({"JWT"}),
+    listed=False,
+    needs_refresh_enabled=True,
+)
+"""The seed's ``-`` secret at the Policy-mode JWT endpoint only (the opaque one needs the
+real secret); allowed by enabling refresh, not by the grant list."""
 
 
 async def rotate(

@@ -7,12 +7,15 @@ dropped), and a password token's user is still in a pool. The old JWT came from 
 same client at the same endpoint, in the same namespace.
 """
 
+from gatekey.issuer.domain import Client, Grant, GrantContext
 from gatekey.issuer.errors import InvalidGrant
-from gatekey.issuer.grants.context import Client, Grant, GrantContext
 from gatekey.issuer.grants.principal import held_scopes, still_reached
+from gatekey.issuer.grants.rules import GrantRules
 from gatekey.issuer.verification import Verified
 
-GRANT_TYPE = "regenerate"
+RULES = GrantRules(name="regenerate", decide=None, listed=False, issues_refresh=False)
+"""The real secret (or a client assertion), never the seed's ``-``: a stolen JWT must not
+be renewable forever. Any client of the JWT endpoint may; no refresh token comes with it."""
 
 
 def decide(client: Client, ctx: GrantContext, old: Verified) -> Grant:
@@ -25,7 +28,7 @@ def decide(client: Client, ctx: GrantContext, old: Verified) -> Grant:
     held = held_scopes(narrowed, old.username, ctx.snapshot)
     return Grant(
         client=narrowed,
-        grant_type=GRANT_TYPE,
+        grant_type=RULES.name,
         subject=old.subject,
         username=old.username,
         scope=tuple(s for s in old.scope if s in held),

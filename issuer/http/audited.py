@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
 from gatekey.issuer.errors import InvalidClient, InvalidGrant, OAuthError, TemporarilyUnavailable
+from gatekey.issuer.grants import rules_of
 from gatekey.issuer.http.responses import error_response
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.store.base import StoreUnavailable
@@ -32,7 +33,7 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
             await runtime.throttle.succeeded(_attempt(runtime, entry))
         except OAuthError as error:
             entry.error = error.error
-            if _counts_as_failure(error, entry):
+            if counts_as_failure(error, entry):
                 delay = await runtime.throttle.failed(
                     _attempt(runtime, entry), isinstance(error, InvalidClient), runtime.clock()
                 )
@@ -73,8 +74,15 @@ def _attempt(runtime: Runtime, entry: audit.AuditEntry) -> Attempt:
     return Attempt(client_id, known, entry.username, entry.source or "unknown")
 
 
-def _counts_as_failure(error: OAuthError, entry: audit.AuditEntry) -> bool:
-    """Failed client authentication, or a wrong user password."""
-    return isinstance(error, InvalidClient) or (
-        isinstance(error, InvalidGrant) and entry.grant == "password" and bool(entry.username)
+def counts_as_failure(error: OAuthError, entry: audit.AuditEntry) -> bool:
+    """Failed client authentication, or a wrong user password (where the grant's rules say
+    an ``invalid_grant`` for a named user is one)."""
+    if isinstance(error, InvalidClient):
+        return True
+    rules = rules_of(entry.grant)
+    return (
+        isinstance(error, InvalidGrant)
+        and rules is not None
+        and rules.wrong_password_counts
+        and bool(entry.username)
     )

@@ -4,7 +4,9 @@
 and base64-encoded; both parts are decoded here (openid-client sends
 ``svc%2Dclient``). ``client_secret_post``: ``client_id`` and ``client_secret``
 in the body. ``private_key_jwt`` (RFC 7523 §2.2): ``client_assertion_type`` and
-``client_assertion`` in the body, ``client_id`` optional (the assertion's ``sub``).
+``client_assertion`` in the body, ``client_id`` optional (the assertion's ``sub``),
+accepted wherever a client authenticates: the token endpoints, introspection (RFC 7662
+§2.1), revocation (RFC 7009 §2.1) and regeneration, with the same checks.
 Using two methods at once is refused.
 """
 
@@ -15,11 +17,11 @@ from dataclasses import replace
 from urllib.parse import unquote_plus
 
 from gatekey.issuer.client_assertion import ASSERTION_TYPE, claimed_client, verify
-from gatekey.issuer.clients import Presented, client_jwks
+from gatekey.issuer.clients import Presented, assertion_audiences, client_jwks
 from gatekey.issuer.errors import InvalidClient, InvalidRequest
-from gatekey.issuer.grants.context import Endpoint
+from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.snapshot import Snapshot
-from gatekey.issuer.store.base import TokenStore
+from gatekey.operator.model.vocabulary import Management, TokenType
 
 
 def presented_client(authorization: str | None, params: Mapping[str, str]) -> Presented:
@@ -40,25 +42,28 @@ def presented_client(authorization: str | None, params: Mapping[str, str]) -> Pr
 
 
 async def prove_assertion(
+    runtime: Runtime,
     presented: Presented,
     snapshot: Snapshot,
-    endpoint: Endpoint,
-    issuer_url: str,
-    store: TokenStore,
     now: float,
+    *,
+    management: Management,
+    token_type: TokenType | None,
+    path: str,
 ) -> Presented:
-    """``presented`` with its client assertion verified and its ``jti`` spent (kept in the
-    store, shared by replicas, until the assertion expires: a replay is refused)."""
+    """``presented`` with its client assertion, sent to ``path``, verified and its ``jti``
+    spent (kept in the store, shared by replicas, until the assertion expires: a replay is
+    refused, whichever endpoint it is replayed at). ``token_type``: the token endpoint's
+    type, None at the endpoints both types share."""
     if presented.assertion is None:
         return presented
-    jwks = client_jwks(snapshot, endpoint, presented.client_id)
-    if jwks is None:
+    keysets = client_jwks(snapshot, management, presented.client_id, token_type)
+    if not keysets:
         raise InvalidClient("this client has no public keys for private_key_jwt")
-    base = issuer_url.rstrip("/") + endpoint.base
-    audiences = (base, issuer_url.rstrip("/") + endpoint.path)
-    verified = verify(presented.assertion, presented.client_id, jwks, audiences, now)
+    audiences = assertion_audiences(runtime.settings.issuer_url, management, path)
+    verified = verify(presented.assertion, presented.client_id, keysets, audiences, now)
     key = f"assertion:{verified.client_id}:{verified.jti}"
-    if not await store.remember_once(key, verified.expires_at):
+    if not await runtime.store.remember_once(key, verified.expires_at):
         raise InvalidClient("the client assertion was already used")
     return replace(presented, key_proven=True)
 

@@ -14,6 +14,7 @@ from gatekey.issuer.clients import authenticated_caller
 from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest
 from gatekey.issuer.http.audited import admit, audited
+from gatekey.issuer.http.client_auth import prove_assertion
 from gatekey.issuer.http.requests import read_client_form
 from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
@@ -21,18 +22,23 @@ from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.store.base import TokenRecord, token_digest
 from gatekey.issuer.tokens.opaque import REFRESH_PREFIX
 from gatekey.issuer.verification import InvalidToken, Verified, verified_record
+from gatekey.operator.model.vocabulary import BASES, INTROSPECT, Management
 
 INACTIVE = {"active": False}
 
 
-def introspection_handler(runtime: Runtime, base: str, management: str) -> Handler:
-    """The RFC 7662 endpoint under ``base``."""
+def introspection_handler(runtime: Runtime, management: Management) -> Handler:
+    """The RFC 7662 endpoint of ``management`` mode."""
+    path = f"{BASES[management]}/{INTROSPECT}"
 
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
         params, presented = await read_client_form(request, runtime.settings)
         entry.client_id = presented.client_id
         admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
+        presented = await prove_assertion(
+            runtime, presented, snapshot, now, management=management, token_type=None, path=path
+        )
         caller, entry.secret = authenticated_caller(snapshot, management, presented, instant(now))
         token = params.get("token")
         if token is None:
@@ -49,7 +55,7 @@ def introspection_handler(runtime: Runtime, base: str, management: str) -> Handl
         entry.result = "active" if body.get("active") else "inactive"
         return json_response(body)
 
-    return audited(runtime, f"{base}/introspect", work)
+    return audited(runtime, path, work)
 
 
 def _refresh(

@@ -11,12 +11,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gatekey.issuer.client_assertion import ALGORITHMS
+from gatekey.issuer.clients import AUTH_METHODS
 from gatekey.issuer.dpop import ALGORITHMS as DPOP_ALGORITHMS
+from gatekey.issuer.grants import GRANT_TYPES_SUPPORTED
 from gatekey.issuer.runtime import Runtime
-
-AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
-TOKEN_AUTH_METHODS = [*AUTH_METHODS, "private_key_jwt"]
-GRANT_TYPES = ["client_credentials", "password", "refresh_token"]
+from gatekey.operator.model.vocabulary import INTROSPECT, LEAVES, REGENERATE, REVOKE
 
 
 def metadata_handler(runtime: Runtime, base: str) -> Handler:
@@ -33,20 +32,22 @@ def metadata_handler(runtime: Runtime, base: str) -> Handler:
         url = origin + base
         body: dict[str, Any] = {
             "issuer": settings.issuer_url.rstrip("/") + base,
-            "token_endpoint": f"{url}/jwt",
+            "token_endpoint": f"{url}/{LEAVES['JWT']}",
             "jwks_uri": f"{url}/.well-known/jwks.json",
-            "introspection_endpoint": f"{url}/introspect",
-            "revocation_endpoint": f"{url}/revoke",
-            "grant_types_supported": GRANT_TYPES,
+            "introspection_endpoint": f"{url}/{INTROSPECT}",
+            "revocation_endpoint": f"{url}/{REVOKE}",
+            "grant_types_supported": list(GRANT_TYPES_SUPPORTED),
             "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+            "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
             "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
             "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
-            "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
-            "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+            "introspection_endpoint_auth_methods_supported": list(AUTH_METHODS),
+            "introspection_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+            "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+            "revocation_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
             "scopes_supported": sorted(runtime.snapshots.current.scopes),
-            "gatekey_opaque_token_endpoint": f"{url}/token",
-            "gatekey_jwt_regenerate_endpoint": f"{url}/jwt/regenerate",
+            "gatekey_opaque_token_endpoint": f"{url}/{LEAVES['OAuth2']}",
+            "gatekey_jwt_regenerate_endpoint": f"{url}/{LEAVES['JWT']}/{REGENERATE}",
         }
         return web.json_response(body, headers={"Cache-Control": "public, max-age=300"})
 

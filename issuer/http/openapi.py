@@ -6,9 +6,25 @@ path documented here is served.
 
 from typing import Any
 
+from gatekey.issuer.client_assertion import ASSERTION_TYPE
+from gatekey.issuer.grants import GRANT_TYPES_SUPPORTED
+from gatekey.operator.model.vocabulary import (
+    BASES,
+    INTROSPECT,
+    LEAVES,
+    MANAGEMENT_OF_BASE,
+    REGENERATE,
+    REVOKE,
+    Management,
+)
+
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-BASES = ("/auth", "/credential")
+MODE_TITLES: dict[Management, str] = {
+    "Policy": "Manage From This Policy",
+    "ACL": "Manage From ACL",
+}
+"""The management modes as the seed names them."""
 AUTHZ_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
@@ -40,8 +56,8 @@ def _form(schema: str) -> dict[str, Any]:
 
 
 def _token_operation(base: str, leaf: str) -> dict[str, Any]:
-    mode = "Manage From This Policy" if base == "/auth" else "Manage From ACL"
-    kind = "JWT" if leaf == "jwt" else "opaque (OAuth2)"
+    mode = MODE_TITLES[MANAGEMENT_OF_BASE[base]]
+    kind = "JWT" if leaf == LEAVES["JWT"] else "opaque (OAuth2)"
     post = {
         "summary": f"{kind} token endpoint, {mode}",
         "operationId": f"token{base.replace('/', '_')}_{leaf}",
@@ -86,11 +102,11 @@ _TOKEN_FIELDS = (
 
 def _paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for base in BASES:
+    for base in BASES.values():
         tag = base.strip("/")
-        paths[f"{base}/jwt"] = _token_operation(base, "jwt")
-        paths[f"{base}/token"] = _token_operation(base, "token")
-        paths[f"{base}/jwt/regenerate"] = {
+        for leaf in LEAVES.values():
+            paths[f"{base}/{leaf}"] = _token_operation(base, leaf)
+        paths[f"{base}/{LEAVES['JWT']}/{REGENERATE}"] = {
             "post": {
                 "summary": "A new JWT for a still-valid one",
                 "operationId": f"regenerate_{tag}",
@@ -102,7 +118,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         }
-        paths[f"{base}/introspect"] = {
+        paths[f"{base}/{INTROSPECT}"] = {
             "post": {
                 "summary": "RFC 7662 token introspection",
                 "operationId": f"introspect_{tag}",
@@ -114,7 +130,7 @@ def _paths() -> dict[str, Any]:
                 },
             }
         }
-        paths[f"{base}/revoke"] = {
+        paths[f"{base}/{REVOKE}"] = {
             "post": {
                 "summary": "RFC 7009 token revocation",
                 "operationId": f"revoke_{tag}",
@@ -224,6 +240,13 @@ def _string(description: str = "") -> dict[str, str]:
     return {"type": "string", "description": description} if description else {"type": "string"}
 
 
+ASSERTION_PROPERTIES: dict[str, Any] = {
+    "client_assertion_type": {"type": "string", "enum": [ASSERTION_TYPE]},
+    "client_assertion": _string("RFC 7523 §2.2 (private_key_jwt), instead of client_secret"),
+}
+"""A client assertion, accepted wherever a client authenticates."""
+
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -241,7 +264,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "grant_type": {
                 "type": "string",
-                "enum": ["client_credentials", "password", "refresh_token"],
+                "enum": list(GRANT_TYPES_SUPPORTED),
             },
             "client_id": _string("the proxy key id or the Credential's client id"),
             "client_secret": _string("the secret, or '-' where the seed allows it"),
@@ -250,12 +273,13 @@ _SCHEMAS: dict[str, Any] = {
             "refresh_token": _string(),
             "scope": _string("space-separated scopes (Role scope values)"),
             "resource": _string("RFC 8707: narrow to one target, Kind/name"),
+            **ASSERTION_PROPERTIES,
         },
     },
     "ClientCredentials": {
         "type": "object",
-        "required": ["client_id", "client_secret"],
-        "properties": {"client_id": _string(), "client_secret": _string()},
+        "description": "client_id and client_secret, or a private_key_jwt client assertion",
+        "properties": {"client_id": _string(), "client_secret": _string(), **ASSERTION_PROPERTIES},
     },
     "TokenParameter": {
         "type": "object",
@@ -265,6 +289,7 @@ _SCHEMAS: dict[str, Any] = {
             "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]},
             "client_id": _string(),
             "client_secret": _string(),
+            **ASSERTION_PROPERTIES,
         },
     },
     "TokenResponse": {

@@ -15,22 +15,28 @@ from gatekey.issuer.clock import instant
 from gatekey.issuer.errors import InvalidRequest, UnauthorizedClient
 from gatekey.issuer.grants.refresh_token import revoke_chain
 from gatekey.issuer.http.audited import admit, audited
+from gatekey.issuer.http.client_auth import prove_assertion
 from gatekey.issuer.http.requests import read_client_form
 from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.store.base import token_digest
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX
 from gatekey.issuer.verification import InvalidToken
+from gatekey.operator.model.vocabulary import BASES, REVOKE, Management
 
 
-def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
-    """The RFC 7009 endpoint under ``base``."""
+def revocation_handler(runtime: Runtime, management: Management) -> Handler:
+    """The RFC 7009 endpoint of ``management`` mode."""
+    path = f"{BASES[management]}/{REVOKE}"
 
     async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
         params, presented = await read_client_form(request, runtime.settings)
         entry.client_id = presented.client_id
         admit(runtime, entry)
         snapshot, now = runtime.snapshots.current, runtime.clock()
+        presented = await prove_assertion(
+            runtime, presented, snapshot, now, management=management, token_type=None, path=path
+        )
         caller, entry.secret = authenticated_caller(snapshot, management, presented, instant(now))
         token = params.get("token")
         if token is None:
@@ -62,4 +68,4 @@ def revocation_handler(runtime: Runtime, base: str, management: str) -> Handler:
         runtime.verifier.forget(token)
         return "revoked"
 
-    return audited(runtime, f"{base}/revoke", work)
+    return audited(runtime, path, work)

@@ -12,10 +12,10 @@ from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
 from gatekey.issuer.clients import authenticate, policy_for_url_parameters
+from gatekey.issuer.domain import Client, GrantContext
 from gatekey.issuer.dpop import InvalidProof
 from gatekey.issuer.errors import InvalidDPoPProof, InvalidRequest, UnsupportedGrantType
 from gatekey.issuer.grants import GRANTS
-from gatekey.issuer.grants.context import Client, Endpoint, GrantContext
 from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.client_auth import presented_client, prove_assertion
 from gatekey.issuer.http.dpop import checked, proof_of
@@ -23,6 +23,7 @@ from gatekey.issuer.http.form import parse_params
 from gatekey.issuer.http.requests import read_form
 from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
+from gatekey.operator.model.vocabulary import Endpoint
 
 
 def token_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
@@ -46,13 +47,20 @@ async def _issue(
         params = await read_form(request, runtime.settings)
     presented = presented_client(request.headers.get("Authorization"), params)
     grant_type = params.get("grant_type")
+    rules = GRANTS.get(grant_type) if grant_type is not None else None
     entry.client_id, entry.grant = presented.client_id, grant_type
-    if grant_type == "password":
-        entry.username = params.get("username")
+    if rules is not None and rules.user_param is not None:
+        entry.username = params.get(rules.user_param)
     admit(runtime, entry)
     now = runtime.clock()
     presented = await prove_assertion(
-        presented, snapshot, endpoint, runtime.settings.issuer_url, runtime.store, now
+        runtime,
+        presented,
+        snapshot,
+        now,
+        management=endpoint.management,
+        token_type=endpoint.type,
+        path=endpoint.path,
     )
     ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
     if request.method == "GET":
@@ -61,15 +69,14 @@ async def _issue(
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
-    decide = GRANTS.get(grant_type)
-    if decide is None:
+    if rules is None or rules.decide is None:
         raise UnsupportedGrantType(f"grant type {grant_type} is not supported")
     client = authenticate(
         snapshot, endpoint, presented, grant_type, ctx.instant, params.get("resource")
     )
     entry.secret = client.secret
     ctx = replace(ctx, dpop_jkt=await _proven_key(runtime, request, client, now))
-    grant = await decide(client, ctx)
+    grant = await rules.decide(client, ctx)
     if grant.jkt is None and ctx.dpop_jkt and client.policy.token.binding != "None":
         grant = replace(grant, jkt=ctx.dpop_jkt)
     entry.principal = grant.subject

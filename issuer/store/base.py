@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from gatekey.operator.model.vocabulary import Management, TokenType
+
 
 class StoreUnavailable(Exception):
     """The store cannot be reached; the token endpoint answers 503."""
@@ -35,9 +37,9 @@ class TokenRecord:
     username: str | None
     scope: tuple[str, ...]
     audience: tuple[str, ...]
-    token_type: str
+    token_type: TokenType
     """``JWT`` or ``OAuth2``: the endpoint family that issued it."""
-    management: str
+    management: Management
     """``Policy`` or ``ACL``."""
     issued_at: float
     expires_at: float | None

@@ -500,8 +500,8 @@ def _record(row: tuple[object, ...]) -> TokenRecord:
         username=None if username is None else str(username),
         scope=tuple(filter(None, str(scope).split(_SEP))),
         audience=tuple(filter(None, str(audience).split(_SEP))),
-        token_type=str(token_type),
-        management=str(management),
+        token_type="JWT" if token_type == "JWT" else "OAuth2",
+        management="ACL" if management == "ACL" else "Policy",
         issued_at=float(issued_at),  # type: ignore[arg-type]
         expires_at=None if expires_at is None else float(expires_at),  # type: ignore[arg-type]
         chain_started_at=float(chain_started_at),  # type: ignore[arg-type]

@@ -4,8 +4,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from gatekey.issuer.domain import Chain, Grant, GrantContext
 from gatekey.issuer.errors import ServerError
-from gatekey.issuer.grants.context import Chain, Grant, GrantContext
 from gatekey.issuer.grants.refresh_token import rotate
 from gatekey.issuer.store.base import ChainJwt, TokenRecord
 from gatekey.issuer.tokens.jwt_signer import JwtSigner

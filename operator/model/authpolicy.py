@@ -14,9 +14,9 @@ from gatekey.operator.model.durations import Duration
 from gatekey.operator.model.routes import Routes
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
+from gatekey.operator.model.vocabulary import Management, TokenType
 
-PolicyType = Literal["JWT", "OAuth2"]
-Management = Literal["Policy", "ACL"]
+PolicyType = TokenType
 Algorithm = Literal[
     "ES256",
     "ES384",

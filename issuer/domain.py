@@ -1,7 +1,13 @@
-"""What every grant works with: the endpoint, the authenticated client and the decision."""
+"""The issuer's domain types: the authenticated client, the grant's decision, the chain it
+continues, and what a grant is given to decide with (pure: no I/O, no HTTP).
+
+Client authentication (:mod:`gatekey.issuer.clients`) makes a :class:`Client`; a grant
+(:mod:`gatekey.issuer.grants`) turns it and a :class:`GrantContext` into a :class:`Grant`;
+the minter (:mod:`gatekey.issuer.tokens.mint`) turns that into tokens.
+"""
 
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -9,25 +15,7 @@ from gatekey.issuer.clock import instant
 from gatekey.issuer.snapshot import CredentialView, PolicyView, Snapshot
 from gatekey.issuer.store.base import TokenStore
 from gatekey.operator.model.token_settings import TokenSettings
-
-Management = Literal["Policy", "ACL"]
-TokenType = Literal["JWT", "OAuth2"]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One of the four token endpoints: ``/auth|/credential`` x ``/jwt|/token``."""
-
-    management: Management
-    type: TokenType
-
-    @property
-    def base(self) -> str:
-        return "/auth" if self.management == "Policy" else "/credential"
-
-    @property
-    def path(self) -> str:
-        return f"{self.base}/{'jwt' if self.type == 'JWT' else 'token'}"
+from gatekey.operator.model.vocabulary import Endpoint
 
 
 @dataclass(frozen=True)
@@ -46,12 +34,20 @@ class Client:
     """Scopes held by the client itself (the proxy key's target, or the Credential)."""
     credential: CredentialView | None = None
     secret: Literal["current", "previous"] | None = None
-    """Which secret generation authenticated (None: none was needed, the seed's ``-``)."""
+    """Which secret generation authenticated (None: none was needed, the seed's ``-``, or a
+    ``private_key_jwt`` assertion)."""
 
     @property
     def audience(self) -> tuple[str, ...]:
         """Every target's audience values, in order, without repeats."""
         return tuple(dict.fromkeys(a for p in self.targets for a in p.audience))
+
+    def narrowed(self, targets: tuple[PolicyView, ...]) -> "Client":
+        """The client for ``targets`` only (a non-empty subset of its own, in its order):
+        the first of them gives the algorithm and the Token Management Settings, as the
+        first ACL entry does for the whole client. RFC 8707 ``resource``, a password
+        user's pools, and a renewed token's audience narrow a client this way."""
+        return replace(self, targets=targets, policy=targets[0])
 
 
 @dataclass(frozen=True)
