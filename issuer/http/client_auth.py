@@ -19,7 +19,7 @@ from gatekey.issuer.clients import Presented, client_jwks
 from gatekey.issuer.errors import InvalidClient, InvalidRequest
 from gatekey.issuer.grants.context import Endpoint
 from gatekey.issuer.snapshot import Snapshot
-from gatekey.issuer.store.base import TokenStore
+from gatekey.issuer.store.ports import ReplayCache
 
 
 def presented_client(authorization: str | None, params: Mapping[str, str]) -> Presented:
@@ -44,7 +44,7 @@ async def prove_assertion(
     snapshot: Snapshot,
     endpoint: Endpoint,
     issuer_url: str,
-    store: TokenStore,
+    store: ReplayCache,
     now: float,
 ) -> Presented:
     """``presented`` with its client assertion verified and its ``jti`` spent (kept in the

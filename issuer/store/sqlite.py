@@ -22,13 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gatekey.issuer.store.base import (
-    ChainJwt,
-    Event,
-    EventHandler,
-    StoreUnavailable,
-    TokenRecord,
-)
+from gatekey.issuer.store.base import ChainJwt, StoreUnavailable, TokenRecord
+from gatekey.issuer.store.events import Event, EventHandler
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -128,7 +123,7 @@ class _Write:
 
 
 class SQLiteStore:
-    """A :class:`~gatekey.issuer.store.base.TokenStore` on a SQLite file, for one process.
+    """A :class:`~gatekey.issuer.store.ports.TokenStore` on a SQLite file, for one process.
 
     Events reach this process's handlers directly: there is no other replica to tell
     (several workers need the Redis store).

@@ -6,6 +6,7 @@ import time
 import pytest
 
 from gatekey.issuer.store.base import ChainJwt, StoreUnavailable, TokenRecord
+from gatekey.issuer.store.events import JtiDenied
 from gatekey.issuer.store.redis import RedisStore
 from gatekey.issuer.store.sqlite import SQLiteStore
 
@@ -163,13 +164,13 @@ async def test_events_reach_subscribers(store):
     store.subscribe(heard.append)
     listener = asyncio.create_task(store.run())
     await asyncio.sleep(0.2)  # the Redis listener subscribes first
-    await store.publish({"type": "deny", "jti": "j", "until": None})
+    await store.publish(JtiDenied("j", None))
     for _ in range(50):
         if heard:
             break
         await asyncio.sleep(0.02)
     listener.cancel()
-    assert heard == [{"type": "deny", "jti": "j", "until": None}]
+    assert heard == [JtiDenied("j", None)]
 
 
 async def test_redis_expires_tokens_with_their_life(redis_url):
