@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=int(_env("workers", 1)),
-        help="processes sharing the port (needs --store redis://...)",
+        help="processes sharing the port and the store (SQLite on one machine, or Redis)",
     )
     limits = ThrottleSettings()
     serve.add_argument(

@@ -25,6 +25,3 @@ class DenyList:
             del self._until[jti]
             return False
         return True
-
-    def __len__(self) -> int:
-        return len(self._until)

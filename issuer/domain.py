@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.snapshot import CredentialView, PolicyView, Snapshot
-from gatekey.issuer.store.base import TokenStore
+from gatekey.issuer.store.ports import GrantStore
 from gatekey.operator.model.token_settings import TokenSettings
 from gatekey.operator.model.vocabulary import Endpoint
 
@@ -93,7 +93,7 @@ class GrantContext:
     """The request and the services a grant may use; injected, so grants stay testable."""
 
     snapshot: Snapshot
-    store: TokenStore
+    store: GrantStore
     params: Mapping[str, str]
     now: float
     verify_password: PasswordCheck

@@ -12,7 +12,8 @@ from gatekey.issuer.metrics import Metrics
 from gatekey.issuer.passwords import verify_password
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.snapshot import Snapshot
-from gatekey.issuer.store.base import Event, TokenStore
+from gatekey.issuer.store.events import Event, JtiDenied
+from gatekey.issuer.store.ports import TokenStore
 from gatekey.issuer.throttle import Throttle, ThrottleSettings
 from gatekey.issuer.tokens.jwt_signer import JwtSigner, KeyMaterial
 from gatekey.issuer.tokens.mint import Minter
@@ -64,12 +65,11 @@ class Runtime:
     async def revoke_jwt(self, jti: str, until: float | None) -> None:
         """Deny a JWT everywhere: durably in the store, then at once on every replica."""
         await self.store.deny_jti(jti, until)
-        await self.store.publish({"type": "deny", "jti": jti, "until": until})
+        await self.store.publish(JtiDenied(jti, until))
 
     def _on_event(self, event: Event) -> None:
-        if event.get("type") == "deny" and isinstance(event.get("jti"), str):
-            until = event.get("until")
-            self.deny.add(event["jti"], None if until is None else float(until))
+        if isinstance(event, JtiDenied):
+            self.deny.add(event.jti, event.until)
 
     def observe(self, entry: AuditEntry) -> None:
         """Write the audit line of a finished request and count it."""

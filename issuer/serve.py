@@ -235,18 +235,24 @@ async def _every(
 
 
 def serve_workers(options: ServeOptions) -> int:
-    """``--workers N``: N processes on one port (SO_REUSEPORT), sharing a Redis store.
+    """``--workers N``: N processes on one port (SO_REUSEPORT), sharing one store: the
+    state dir's SQLite file by default (WAL, one machine; revocations and blocks reach
+    every worker through it within 0.1 s), or Redis.
 
     The parent renders once first, so that generated keys exist before any worker
     starts; it then forwards SIGTERM/SIGINT and waits for every worker to stop.
     """
-    if not (options.store or "").startswith(("redis://", "rediss://")):
+    if options.store is not None and ":memory:" in options.store:
         raise SystemExit(
-            "gatekey serve: --workers N > 1 needs --store redis://... "
-            "(workers must share refresh tokens, revocations and counters)"
+            "gatekey serve: --workers N > 1 cannot share an in-memory store: "
+            "use a file (sqlite:///path.db, the default) or redis://..."
         )
     if options.manifests is not None and not options.kube:
         EmbeddedSource(options.manifests, StateDir(options.state_dir), options.settings).build()
+    url = options.store or f"sqlite:///{StateDir(options.state_dir).store_path.absolute()}"
+    if url.startswith("sqlite:"):
+        # Create (or migrate) the file once, before the workers open it side by side.
+        asyncio.run(open_store(url).close())
     context = multiprocessing.get_context("spawn")
     single = replace(options, workers=1, reuse_port=True)
     workers = [

@@ -29,7 +29,9 @@ import logging
 from dataclasses import dataclass
 
 from gatekey.issuer.errors import TooManyAttempts
-from gatekey.issuer.store.base import Event, StoreUnavailable, TokenStore
+from gatekey.issuer.store.base import StoreUnavailable
+from gatekey.issuer.store.events import Event, KeyBlocked
+from gatekey.issuer.store.ports import ThrottleStore
 
 _log = logging.getLogger("gatekey.throttle")
 
@@ -92,7 +94,7 @@ class Attempt:
 class Throttle:
     """Counts failures in the store and refuses blocked keys."""
 
-    def __init__(self, store: TokenStore, settings: ThrottleSettings | None = None) -> None:
+    def __init__(self, store: ThrottleStore, settings: ThrottleSettings | None = None) -> None:
         self.store = store
         self.settings = settings or ThrottleSettings()
         self._blocked: dict[str, float] = {}
@@ -133,7 +135,7 @@ class Throttle:
                     until = now + settings.window_seconds
                     self._remember(key, until)
                     await self.store.block(key, until)
-                    await self.store.publish({"type": "block", "key": key, "until": until})
+                    await self.store.publish(KeyBlocked(key, until))
         except StoreUnavailable:
             _log.warning("failure counters unavailable; not counting this failure")
             return 0.0
@@ -154,8 +156,8 @@ class Throttle:
                     return
 
     def _on_event(self, event: Event) -> None:
-        if event.get("type") == "block" and isinstance(event.get("key"), str):
-            self._remember(event["key"], float(event.get("until") or 0))
+        if isinstance(event, KeyBlocked):
+            self._remember(event.key, event.until)
 
     def _remember(self, key: str, until: float) -> None:
         self._blocked[key] = max(until, self._blocked.get(key, 0.0))

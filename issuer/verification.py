@@ -15,7 +15,8 @@ import jwt
 from gatekey.issuer.clock import instant
 from gatekey.issuer.deny_list import DenyList
 from gatekey.issuer.snapshot import NamespacedKey, Snapshot
-from gatekey.issuer.store.base import TokenRecord, TokenStore, token_digest
+from gatekey.issuer.store.base import TokenRecord, token_digest
+from gatekey.issuer.store.ports import TokenReader
 from gatekey.issuer.tokens.jwt_signer import ACCESS_TOKEN_TYP, KeyMaterial
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX
 from gatekey.operator.model.vocabulary import BASES, Management, TokenType
@@ -56,7 +57,7 @@ class Verifier:
     """Verifies access tokens for introspection, revocation, regeneration and ``/authz``."""
 
     def __init__(
-        self, issuer_url: str, store: TokenStore, deny: DenyList, material: KeyMaterial
+        self, issuer_url: str, store: TokenReader, deny: DenyList, material: KeyMaterial
     ) -> None:
         self.issuer_url = issuer_url.rstrip("/")
         self.store = store

@@ -23,7 +23,9 @@ from gatekey.issuer.errors import InvalidGrant, InvalidRequest
 from gatekey.issuer.grants.principal import held_scopes, still_reached
 from gatekey.issuer.grants.rules import GrantRules
 from gatekey.issuer.scopes import narrow_scope, parse_scope
-from gatekey.issuer.store.base import ChainJwt, TokenRecord, TokenStore, token_digest
+from gatekey.issuer.store.base import ChainJwt, TokenRecord, token_digest
+from gatekey.issuer.store.events import JtiDenied
+from gatekey.issuer.store.ports import ChainRevocation
 from gatekey.operator.model import duration_seconds
 
 
@@ -87,7 +89,7 @@ async def rotate(
         denied = await store.replace_rotation(digest, *records, jwts=jwts, now=ctx.now, grace=grace)
         if denied is not None:
             for jti, until in denied.items():
-                await store.publish({"type": "deny", "jti": jti, "until": until})
+                await store.publish(JtiDenied(jti, until))
             return
     await revoke_chain(store, grant.chain.chain_id)
     raise reused()
@@ -109,10 +111,10 @@ def reused() -> InvalidGrant:
     return InvalidGrant("refresh token was already used; its chain is revoked")
 
 
-async def revoke_chain(store: TokenStore, chain_id: str) -> None:
+async def revoke_chain(store: ChainRevocation, chain_id: str) -> None:
     """Revoke a chain in the store, then tell every replica of the JWTs it denied."""
     for jti, until in (await store.revoke_chain(chain_id)).items():
-        await store.publish({"type": "deny", "jti": jti, "until": until})
+        await store.publish(JtiDenied(jti, until))
 
 
 def _check(record: TokenRecord | None, client: Client, now: float) -> None:

@@ -4,7 +4,7 @@ replay check that needs the store. The checks themselves are :mod:`gatekey.issue
 from aiohttp import web
 
 from gatekey.issuer.dpop import ALGORITHMS, InvalidProof, Proof, check_proof, token_hash
-from gatekey.issuer.store.base import TokenStore
+from gatekey.issuer.store.ports import ReplayCache
 
 HEADER = "DPoP"
 CHALLENGE = f'DPoP algs="{" ".join(ALGORITHMS)}"'
@@ -20,7 +20,7 @@ def proof_of(request: web.Request) -> str | None:
 
 
 async def checked(
-    store: TokenStore,
+    store: ReplayCache,
     proof: str,
     *,
     method: str,

@@ -23,13 +23,8 @@ from typing import Any, TypeVar, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gatekey.issuer.store.base import (
-    ChainJwt,
-    Event,
-    EventHandler,
-    StoreUnavailable,
-    TokenRecord,
-)
+from gatekey.issuer.store.base import ChainJwt, StoreUnavailable, TokenRecord
+from gatekey.issuer.store.events import Event, EventHandler, decode, encode
 
 _log = logging.getLogger("gatekey.store.redis")
 T = TypeVar("T")
@@ -182,7 +177,7 @@ return count
 
 
 class RedisStore:
-    """A :class:`~gatekey.issuer.store.base.TokenStore` on Redis (``redis://host:port/db``)."""
+    """A :class:`~gatekey.issuer.store.ports.TokenStore` on Redis (``redis://host:port/db``)."""
 
     def __init__(self, url: str) -> None:
         self._redis = aioredis.Redis.from_url(
@@ -309,7 +304,7 @@ class RedisStore:
         return await _available(scan)
 
     async def publish(self, event: Event) -> None:
-        await _available(lambda: self._redis.publish(CHANNEL, json.dumps(event)))
+        await _available(lambda: self._redis.publish(CHANNEL, encode(event)))
 
     def subscribe(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
@@ -332,12 +327,9 @@ class RedisStore:
     async def close(self) -> None:
         await self._redis.aclose()
 
-    def _dispatch(self, data: Any) -> None:
-        try:
-            event = json.loads(data)
-        except (TypeError, ValueError):
-            return
-        if isinstance(event, dict):
+    def _dispatch(self, data: object) -> None:
+        event = decode(data)
+        if event is not None:
             for handler in self._handlers:
                 handler(event)
 

@@ -11,10 +11,23 @@ and its chain has no tombstone, and revoking a chain revokes every token stored 
 leaves a tombstone and moves the JWT ids minted in it to the deny list. A rotated
 refresh token remembers what replaced it (``successors``, ``successor_jwts``, JSON) so
 that a retry inside the grace period can replace that answer in one transaction.
+
+Several processes may share the file (``gatekey serve --workers N``, or two ``gatekey
+serve`` on one state dir, on one machine: WAL needs shared memory). Every write above is
+one transaction under SQLite's single write lock, so they stay atomic across processes.
+What each process keeps in memory (the deny list, the blocks) hears of the others'
+changes through the ``events`` table: :meth:`SQLiteStore.publish` appends a row (and
+tells this process at once), and :meth:`SQLiteStore.run` reads the rows appended since
+its last look every ``poll_seconds`` (0.1 s). An event therefore reaches every process
+within ``poll_seconds`` plus one event-loop turn. Rows are kept ``EVENT_SECONDS`` (60 s);
+a process that fell further behind than that (a stopped process, a long pause) replays
+the whole deny list and blocks from their tables instead of the rows it missed.
 """
 
 import asyncio
 import json
+import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,13 +35,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gatekey.issuer.store.base import (
-    ChainJwt,
-    Event,
-    EventHandler,
-    StoreUnavailable,
-    TokenRecord,
-)
+from gatekey.issuer.store.base import ChainJwt, StoreUnavailable, TokenRecord
+from gatekey.issuer.store.events import Event, EventHandler, JtiDenied, KeyBlocked, decode, encode
+
+_log = logging.getLogger("gatekey.store.sqlite")
+
+POLL_SECONDS = 0.1
+"""How often a process reads the events other processes appended: the bound on how
+late a revocation or a block made in one process takes effect in another."""
+EVENT_SECONDS = 60.0
+"""How long an event row is kept: a process that looks less often replays everything."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -82,6 +98,12 @@ CREATE TABLE IF NOT EXISTS blocks (
     key TEXT PRIMARY KEY,
     until REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL,
+    at REAL NOT NULL,
+    body TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS tokens_chain ON tokens (chain_id);
 
 CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
@@ -128,27 +150,37 @@ class _Write:
 
 
 class SQLiteStore:
-    """A :class:`~gatekey.issuer.store.base.TokenStore` on a SQLite file, for one process.
+    """A :class:`~gatekey.issuer.store.ports.TokenStore` on a SQLite file, shared by the
+    processes of one machine."""
 
-    Events reach this process's handlers directly: there is no other replica to tell
-    (several workers need the Redis store).
-    """
-
-    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Callable[[], float] = time.time,
+        poll_seconds: float = POLL_SECONDS,
+    ) -> None:
         self._clock = clock
+        self._poll_seconds = poll_seconds
         self._handlers: list[EventHandler] = []
         self._pending: list[_Write] = []
+        self._origin = secrets.token_hex(8)
+        """This store's name on the events it appends: it skips them when reading back."""
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # The wait first: other processes may be opening the same file at this moment.
+        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
         for column, kind in _ADDED_COLUMNS.items():  # a state dir from an earlier version
             if column not in columns:
                 self._db.execute(f"ALTER TABLE tokens ADD COLUMN {column} {kind}")
+        # Events appended before this store opened are already in the tables it loads from.
+        (self._seen,) = self._db.execute(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+        ).fetchone()
 
     async def add(self, *records: TokenRecord, jwts: Sequence[ChainJwt] = ()) -> None:
         """Store ``records``. Calls made in one event-loop iteration share one transaction
@@ -398,14 +430,61 @@ class SQLiteStore:
             return {str(key): float(until) for key, until in rows.fetchall()}
 
     async def publish(self, event: Event) -> None:
-        for handler in self._handlers:
-            handler(event)
+        # Here at once (even if the row cannot be written), in the other processes when
+        # they next read the table.
+        self._dispatch(event)
+        with _available():
+            self._db.execute(
+                "INSERT INTO events (origin, at, body) VALUES (?, ?, ?)",
+                (self._origin, self._clock(), encode(event)),
+            )
 
     def subscribe(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
 
     async def run(self) -> None:
-        return None
+        """Read the other processes' events every ``poll_seconds`` until cancelled."""
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            try:
+                self.poll()
+            except sqlite3.Error as exc:  # a locked or damaged file: try again next turn
+                _log.warning("events unreadable (%s); retrying", type(exc).__name__)
+
+    def poll(self) -> int:
+        """Hear the events appended by other processes since the last look; how many."""
+        rows = self._db.execute(
+            "SELECT id, origin, body FROM events WHERE id > ? ORDER BY id", (self._seen,)
+        ).fetchall()
+        if rows and rows[0][0] > self._seen + 1:
+            # Ids are consecutive (AUTOINCREMENT, one autocommit insert each): a gap means
+            # rows were purged before this process read them.
+            self._replay()
+        heard = 0
+        for row_id, origin, body in rows:
+            self._seen = row_id
+            event = decode(body)
+            if origin != self._origin and event is not None:
+                self._dispatch(event)
+                heard += 1
+        return heard
+
+    def _replay(self) -> None:
+        """Fell behind the purge: hear the whole deny list and every block again."""
+        now = self._clock()
+        _log.warning("events missed (this process fell behind); replaying the deny list")
+        for jti, until in self._db.execute(
+            "SELECT jti, until FROM denied_jtis WHERE until IS NULL OR until >= ?", (now,)
+        ).fetchall():
+            self._dispatch(JtiDenied(str(jti), None if until is None else float(until)))
+        for key, until in self._db.execute(
+            "SELECT key, until FROM blocks WHERE until > ?", (now,)
+        ).fetchall():
+            self._dispatch(KeyBlocked(str(key), float(until)))
+
+    def _dispatch(self, event: Event) -> None:
+        for handler in self._handlers:
+            handler(event)
 
     async def purge(self, now: float) -> int:
         with _available():
@@ -422,6 +501,7 @@ class SQLiteStore:
             self._db.execute(
                 "DELETE FROM revoked_chains WHERE until IS NOT NULL AND until < ?", (now,)
             )
+            self._db.execute("DELETE FROM events WHERE at < ?", (now - EVENT_SECONDS,))
         return cur.rowcount
 
     async def close(self) -> None:

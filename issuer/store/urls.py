@@ -3,7 +3,7 @@
 
 from urllib.parse import urlsplit
 
-from gatekey.issuer.store.base import TokenStore
+from gatekey.issuer.store.ports import TokenStore
 from gatekey.issuer.store.redis import RedisStore
 from gatekey.issuer.store.sqlite import SQLiteStore
 

@@ -5,8 +5,8 @@ lost response) is answered with a new pair that continues the chain; the answer 
 replaces dies, so that however many retries race, exactly one branch of the chain is
 live. Presenting a replaced answer's refresh token, presenting the token again once its
 answer was used, or after the period, is a reuse that revokes the whole chain. Both
-stores (SQLite in one process; Redis behind two replicas, the racers split between
-them), all four endpoints.
+stores (SQLite in one process, under ``--workers 2``, and shared by two serves; Redis
+behind two replicas; the racers split between processes), all four endpoints.
 """
 
 import asyncio
@@ -25,6 +25,7 @@ from tests.support.issuer import write_manifests
 from tests.support.manifests import credential, policy
 from tests.support.process import gatekey, serving
 from tests.support.redis_server import redis_server
+from tests.support.workers import WORKERS_READY, doors, share_sqlite
 
 # path -> who the client is (a grace period of 1m)
 ENDPOINTS = {
@@ -79,7 +80,7 @@ def _clients(manifests: Path, state: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-@pytest.fixture(scope="module", params=["sqlite", "redis"])
+@pytest.fixture(scope="module", params=["sqlite", "sqlite-workers", "sqlite-two-serves", "redis"])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
@@ -91,6 +92,15 @@ def world(
         if request.param == "sqlite":
             url, _ = stack.enter_context(serving(manifests, state))
             urls = [url]
+        elif request.param == "sqlite-workers":  # the kernel spreads the connections
+            url, proc = stack.enter_context(
+                serving(manifests, state, "--workers", "2", ready_within=WORKERS_READY)
+            )
+            for door in doors(proc.pid, int(url.rsplit(":", 1)[1]), 2):  # both accept
+                door.connection.close()
+            urls = [url]
+        elif request.param == "sqlite-two-serves":
+            urls = share_sqlite(stack, manifests, state)
         else:
             (folder / "redis").mkdir()
             server = stack.enter_context(redis_server(folder / "redis"))

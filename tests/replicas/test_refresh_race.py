@@ -4,7 +4,8 @@ Many clients present one refresh token at once. Exactly one wins; every other on
 told the token was already used and the chain is revoked. Once that is reported, every
 token of the chain is dead, the winner's included: its new refresh token is refused and
 its access token (opaque or JWT) no longer passes ``/authz``. Both stores (SQLite in one
-process; Redis behind two replicas, the racers split between them), both endpoint
+process; one SQLite file under ``--workers 2`` or two serves; Redis behind two replicas,
+the racers split between them), both endpoint
 families, both token types, 2-way and 20-way, many rounds: before rotation and chain
 revocation were one atomic step, about half the rounds left the winner's tokens alive.
 """
@@ -23,6 +24,7 @@ from tests.support.issuer import write_manifests
 from tests.support.manifests import credential, policy
 from tests.support.process import gatekey, serving
 from tests.support.redis_server import redis_server
+from tests.support.workers import WORKERS_READY, doors, share_sqlite
 
 # (path, proxy the token is for, who the client is)
 ENDPOINTS = {
@@ -67,7 +69,7 @@ def _clients(manifests: Path, state: Path) -> dict[str, tuple[str, str]]:
     return {"proxy-key": key("ApiProxy/orders"), "credential": key("Credential/billing")}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "redis"])
+@pytest.fixture(scope="module", params=["sqlite", "sqlite-workers", "sqlite-two-serves", "redis"])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
@@ -80,6 +82,15 @@ def world(
         if request.param == "sqlite":
             url, _ = stack.enter_context(serving(manifests, state))
             urls = [url]
+        elif request.param == "sqlite-workers":  # the kernel spreads the connections
+            url, proc = stack.enter_context(
+                serving(manifests, state, "--workers", "2", ready_within=WORKERS_READY)
+            )
+            for door in doors(proc.pid, int(url.rsplit(":", 1)[1]), 2):  # both accept
+                door.connection.close()
+            urls = [url]
+        elif request.param == "sqlite-two-serves":
+            urls = share_sqlite(stack, manifests, state)
         else:
             (folder / "redis").mkdir()
             server = stack.enter_context(redis_server(folder / "redis"))

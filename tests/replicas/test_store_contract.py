@@ -6,6 +6,7 @@ import time
 import pytest
 
 from gatekey.issuer.store.base import ChainJwt, StoreUnavailable, TokenRecord
+from gatekey.issuer.store.events import JtiDenied, KeyBlocked
 from gatekey.issuer.store.redis import RedisStore
 from gatekey.issuer.store.sqlite import SQLiteStore
 
@@ -163,13 +164,48 @@ async def test_events_reach_subscribers(store):
     store.subscribe(heard.append)
     listener = asyncio.create_task(store.run())
     await asyncio.sleep(0.2)  # the Redis listener subscribes first
-    await store.publish({"type": "deny", "jti": "j", "until": None})
+    await store.publish(JtiDenied("j", None))
     for _ in range(50):
         if heard:
             break
         await asyncio.sleep(0.02)
     listener.cancel()
-    assert heard == [{"type": "deny", "jti": "j", "until": None}]
+    assert heard == [JtiDenied("j", None)]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def two_processes(request, tmp_path):
+    """Two stores on one backing, as two issuer processes open it: one SQLite file (two
+    connections) or one Redis."""
+    if request.param == "sqlite":
+        pair = SQLiteStore(tmp_path / "t.db"), SQLiteStore(tmp_path / "t.db")
+    else:
+        url = request.getfixturevalue("redis_url")
+        pair = RedisStore(url), RedisStore(url)
+    yield pair
+    for opened in pair:
+        await opened.close()
+
+
+async def test_events_reach_the_other_process_once_each(two_processes):
+    a, b = two_processes
+    heard_a, heard_b = [], []
+    a.subscribe(heard_a.append)
+    b.subscribe(heard_b.append)
+    listeners = [asyncio.create_task(s.run()) for s in (a, b)]
+    await asyncio.sleep(0.2)  # the Redis listeners subscribe first
+    sent = [JtiDenied("j1", 123.5), KeyBlocked("client:c@192.0.2.1", 456.0), JtiDenied("j2", None)]
+    for event in sent:
+        await a.publish(event)
+    for _ in range(100):
+        if len(heard_b) >= len(sent):
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # room for a duplicate to show up
+    for listener in listeners:
+        listener.cancel()
+    assert heard_b == sent
+    assert heard_a == sent  # the publisher hears its own events once
 
 
 async def test_redis_expires_tokens_with_their_life(redis_url):

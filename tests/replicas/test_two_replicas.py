@@ -191,13 +191,3 @@ def test_workers_share_one_port(tmp_path, redis_instance):
         assert {t.status_code for t in tokens} == {200}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-
-
-def test_workers_need_redis(tmp_path):
-    manifests = tmp_path / "m"
-    write_manifests(manifests, policy("op", "OAuth2"))
-    result = gatekey(
-        "serve", "--manifests", str(manifests), "--state-dir", str(tmp_path / "s"), "--workers", "2"
-    )
-    assert result.returncode != 0
-    assert "needs --store redis://" in result.stderr

@@ -49,9 +49,14 @@ class Served(subprocess.Popen[str]):
 
 @contextmanager
 def serving(
-    manifests: Path, state: Path, *extra: str, env: dict[str, str] | None = None
+    manifests: Path,
+    state: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    ready_within: float = 20,
 ) -> Iterator[tuple[str, Served]]:
-    """``gatekey serve`` until the block ends; yields its URL and the process."""
+    """``gatekey serve`` until the block ends; yields its URL and the process.
+    (``--workers N`` starts N interpreters: on a loaded machine, give it longer.)"""
     port = free_port()
     args = [
         GATEKEY,
@@ -69,7 +74,7 @@ def serving(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process)
+        wait_ready(url, process, ready_within)
         yield url, process
     finally:
         if process.poll() is None:

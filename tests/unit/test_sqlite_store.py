@@ -6,7 +6,8 @@ from dataclasses import replace
 import pytest
 
 from gatekey.issuer.store.base import StoreUnavailable, TokenRecord, token_digest
-from gatekey.issuer.store.sqlite import SQLiteStore
+from gatekey.issuer.store.events import JtiDenied, KeyBlocked
+from gatekey.issuer.store.sqlite import EVENT_SECONDS, SQLiteStore
 
 T0 = 1_900_000_000.0
 
@@ -210,3 +211,48 @@ async def test_remember_once_forgets_after_its_time(tmp_path):
         assert await store.remember_once("k", T0 + 30) is True
     finally:
         await store.close()
+
+
+async def test_a_process_that_fell_behind_the_purge_replays_the_tables(tmp_path):
+    """Event rows are kept a minute; one that missed purged rows hears every deny and
+    block in force again instead of nothing."""
+    path = tmp_path / "shared.db"
+    clock = [T0]
+    a, b = SQLiteStore(path, clock=lambda: clock[0]), SQLiteStore(path, clock=lambda: clock[0])
+    heard: list[object] = []
+    b.subscribe(heard.append)
+    await a.deny_jti("j-old", T0 + 3600)
+    await a.publish(JtiDenied("j-old", T0 + 3600))
+    await a.block("addr:192.0.2.1", T0 + 900)
+    await a.publish(KeyBlocked("addr:192.0.2.1", T0 + 900))
+    clock[0] = T0 + EVENT_SECONDS + 1
+    await a.purge(clock[0])  # b never read those two rows
+    await a.publish(JtiDenied("j-new", None))
+    assert b.poll() == 1
+    assert heard == [
+        JtiDenied("j-old", T0 + 3600),
+        KeyBlocked("addr:192.0.2.1", T0 + 900),
+        JtiDenied("j-new", None),
+    ]
+    heard.clear()
+    await a.publish(JtiDenied("j-next", None))
+    assert b.poll() == 1
+    assert heard == [JtiDenied("j-next", None)]  # back in step: no replay
+    # A process opened after the purge starts in step too.
+    c = SQLiteStore(path, clock=lambda: clock[0])
+    late: list[object] = []
+    c.subscribe(late.append)
+    await a.publish(JtiDenied("j-last", None))
+    assert c.poll() == 1
+    assert late == [JtiDenied("j-last", None)]
+    for opened in (a, b, c):
+        await opened.close()
+
+
+async def test_a_process_does_not_hear_its_own_events_twice(store):
+    heard: list[object] = []
+    store.subscribe(heard.append)
+    await store.publish(KeyBlocked("k", T0))
+    assert heard == [KeyBlocked("k", T0)]
+    assert store.poll() == 0
+    assert heard == [KeyBlocked("k", T0)]
