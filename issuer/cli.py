@@ -194,6 +194,11 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("liveness"),
         help="serve kopf's liveness probe here, e.g. http://0.0.0.0:8081/healthz",
     )
+    operator.add_argument(
+        "--kubeconfig",
+        default=_env("kubeconfig"),
+        help="outside a Pod: the kubeconfig to use (default $KUBECONFIG, ~/.kube/config)",
+    )
     _log_format(operator)
     operator.set_defaults(run=_operator)
 
@@ -321,11 +326,15 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _operator(args: argparse.Namespace) -> int:
+    from gatekey.operator.kube.access import AccessError
     from gatekey.operator.kube.main import run
 
     if not args.namespace and not args.all_namespaces:
         sys.exit("gatekey operator: --namespace NS (repeatable) or --all-namespaces is required")
-    run(list(args.namespace), args.all_namespaces, args.liveness)
+    try:
+        run(list(args.namespace), args.all_namespaces, args.liveness, kubeconfig=args.kubeconfig)
+    except AccessError as exc:
+        sys.exit(f"gatekey operator: no cluster credentials: {exc}")
     return 0
 
 
@@ -391,12 +400,12 @@ def _show_key(args: argparse.Namespace) -> int:
 def _show_kube_key(args: argparse.Namespace, kind: str, name: str) -> int:
     import asyncio
 
-    from gatekey.issuer.kube.access import discover
     from gatekey.issuer.kube.keys import KeyNotFound, read_key
+    from gatekey.operator.kube.access import AccessError, load
 
     try:
-        access = discover(args.kubeconfig)
-    except (OSError, ValueError) as exc:
+        access = load(args.kubeconfig)
+    except AccessError as exc:
         sys.exit(f"gatekey show-key: no cluster credentials: {exc}")
     namespace = args.namespace or access.namespace
     try:

@@ -32,13 +32,13 @@ from gatekey.issuer.app import create_app
 from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.http.listener import BoundedSite
-from gatekey.issuer.kube.access import discover
 from gatekey.issuer.kube.source import ClusterSource
 from gatekey.issuer.logs import LogFormat
 from gatekey.issuer.runtime import Runtime, SnapshotHolder
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.store.urls import open_store
 from gatekey.issuer.throttle import ThrottleSettings
+from gatekey.operator.kube.access import Access, AccessError
 
 _log = logging.getLogger("gatekey.serve")
 
@@ -79,8 +79,11 @@ async def serve(options: ServeOptions) -> None:
     state = StateDir(options.state_dir)
     store = open_store(options.store or f"sqlite:///{state.store_path.absolute()}")
     if options.kube:
-        access = discover(options.kubeconfig)
-        namespaces = list(options.namespaces or (access.namespace,))
+        try:
+            access = await asyncio.to_thread(Access.discover, options.kubeconfig)
+        except AccessError as exc:
+            raise StartupError(f"no cluster credentials: {exc}") from None
+        namespaces = list(options.namespaces or (access.credentials.namespace,))
         settings = replace(options.settings, home_namespace=namespaces[0])
         runtime = Runtime(SnapshotHolder(), store, settings, throttle_settings=options.throttle)
         cluster = ClusterSource(access, namespaces, runtime)

@@ -11,11 +11,11 @@ from typing import Any
 
 import aiohttp
 
-from gatekey.issuer.kube.access import ApiAccess
 from gatekey.issuer.kube.watch import ObjectWatch
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.snapshot import ParseCache, build_snapshot
 from gatekey.operator import contract
+from gatekey.operator.kube.access import Access
 
 _log = logging.getLogger("gatekey.kube")
 
@@ -28,7 +28,7 @@ Key = tuple[str, str, str]
 class ClusterSource:
     """Watches the labelled Secrets and ConfigMaps of some namespaces for one runtime."""
 
-    def __init__(self, access: ApiAccess, namespaces: list[str], runtime: Runtime) -> None:
+    def __init__(self, access: Access, namespaces: list[str], runtime: Runtime) -> None:
         self.access = access
         self.namespaces = namespaces
         self.runtime = runtime
