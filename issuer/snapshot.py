@@ -6,7 +6,6 @@ and the embedded mode feed it the same way. A malformed object is skipped and
 reported in :attr:`Snapshot.errors`; it never poisons the rest.
 """
 
-import gc
 import hashlib
 import hmac
 import json
@@ -265,19 +264,15 @@ def build_snapshot(
 ) -> Snapshot:
     """Index the rendered objects; ``defaults`` are the issuer-wide Token Management Settings.
 
-    Pass the same ``cache`` to successive builds to parse only what changed. The
-    cyclic garbage collector is paused meanwhile: it would otherwise rescan the
-    growing heap again and again and take most of the time.
+    Pass the same ``cache`` to successive builds to parse only what changed. Pure: the
+    callers that own the process pause the garbage collector around it
+    (:func:`~gatekey.issuer.config_source.build_paused`).
     """
     cache = cache or ParseCache()
-    paused = gc.isenabled()
-    gc.disable()
     try:
         return _Builder(defaults, cache).build(objects)
     finally:
         cache.finish()
-        if paused:
-            gc.enable()
 
 
 class _Builder:

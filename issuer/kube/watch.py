@@ -70,6 +70,7 @@ class ObjectWatch:
         selector: str,
         on_list: Listing,
         on_change: Change,
+        on_health: Callable[[], None] = lambda: None,
     ) -> None:
         self.session = session
         self.access = access
@@ -78,6 +79,8 @@ class ObjectWatch:
         self.selector = selector
         self.on_list = on_list
         self.on_change = on_change
+        self.on_health = on_health
+        """Called after ``state.healthy`` changed."""
         self.state = WatchState()
         self.path = f"/api/v1/namespaces/{namespace}/{resource}"
 
@@ -100,7 +103,7 @@ class ObjectWatch:
                 )
                 version = None
             except Exception as exc:  # any failure: log, back off, retry
-                self.state.healthy = False
+                self._healthy(False)
                 delay = BACKOFF[min(self.state.failures, len(BACKOFF) - 1)]
                 self.state.failures += 1
                 self.state.last_error = _describe(exc)
@@ -132,7 +135,8 @@ class ObjectWatch:
                 break
             params = {**params, "continue": metadata["continue"]}
         self.on_list(self.namespace, self.resource, items)
-        self.state.synced = self.state.healthy = True
+        self.state.synced = True
+        self._healthy(True)
         return str(metadata.get("resourceVersion") or "")
 
     async def _watch(self, version: str) -> tuple[str, int]:
@@ -155,7 +159,7 @@ class ObjectWatch:
             timeout=timeout,
         ) as response:
             self._check(response)
-            self.state.healthy = True
+            self._healthy(True)
             lines = 0
             while line := await response.content.readline(max_line_length=MAX_EVENT_BYTES):
                 if not line.strip():
@@ -171,6 +175,11 @@ class ObjectWatch:
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self.on_change(self.namespace, self.resource, kind, obj)
         return version, lines
+
+    def _healthy(self, value: bool) -> None:
+        if self.state.healthy != value:
+            self.state.healthy = value
+            self.on_health()
 
     def _check(self, response: aiohttp.ClientResponse) -> None:
         if response.status == 410:

@@ -2,15 +2,13 @@
 server's bookkeeping (at 10,000 Credentials ``managedFields`` alone cost 43 MiB)."""
 
 from gatekey.issuer.kube.source import ClusterSource
-from gatekey.issuer.runtime import Runtime, SnapshotHolder
-from gatekey.issuer.store.sqlite import SQLiteStore
 from gatekey.operator.kube.access import Access, Credentials
+from gatekey.operator.model import TokenManagement
 
 
 def test_managed_fields_are_not_kept():
-    runtime = Runtime(SnapshotHolder(), SQLiteStore(":memory:"))
     source = ClusterSource(
-        Access.fixed(Credentials(server="http://127.0.0.1:9")), ["shop"], runtime
+        Access.fixed(Credentials(server="http://127.0.0.1:9")), ["shop"], TokenManagement()
     )
     metadata = {
         "name": "gatekey-credential-svc",
