@@ -71,7 +71,11 @@ class Credentials:
     """False only when the kubeconfig says ``insecure-skip-tls-verify``."""
     tls_server_name: str | None = None
     expires: datetime | None = None
-    """When these credentials must be loaded again (None: never by the clock)."""
+    """When these credentials must be replaced (an exec plugin's ``expirationTimestamp``
+    less a margin; None: no known expiry)."""
+    reload_at: datetime | None = None
+    """When to load them again anyway (the service-account token file, which the kubelet
+    replaces before the token expires)."""
     source: str = ""
     """Where they came from, for messages: a kubeconfig path and context, or the Pod."""
 
@@ -79,7 +83,9 @@ class Credentials:
         return {"Authorization": self.authorization} if self.authorization else {}
 
     def expired(self, now: datetime | None = None) -> bool:
-        return self.expires is not None and (now or datetime.now(UTC)) >= self.expires
+        """Whether to load them again before the next request."""
+        when = min((t for t in (self.expires, self.reload_at) if t is not None), default=None)
+        return when is not None and (now or datetime.now(UTC)) >= when
 
     @cached_property
     def ssl_context(self) -> ssl.SSLContext | bool:
@@ -156,7 +162,7 @@ def _in_cluster(folder: Path, environ: Mapping[str, str]) -> Credentials:
         namespace=namespace or "default",
         authorization=_authorization(configuration),
         ca_pem=_read_text(configuration.ssl_ca_cert),
-        expires=datetime.now(UTC) + TOKEN_FILE_PERIOD,
+        reload_at=datetime.now(UTC) + TOKEN_FILE_PERIOD,
         source=f"the service account in {folder}",
     )
 

@@ -34,7 +34,7 @@ class _Connection(kopf.ConnectionInfo):
 
 def connection_info(credentials: access.Credentials) -> kopf.ConnectionInfo:
     """What kopf (and :class:`~gatekey.operator.kube.api.KubeApi`) log in with; kopf logs
-    in again at ``expiration`` and after a 401."""
+    in again at ``expiration`` (an exec plugin's) and after any 401 (a rotated token)."""
     scheme, _, token = (credentials.authorization or "").partition(" ")
     return _Connection(
         server=credentials.server,
