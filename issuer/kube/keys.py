@@ -61,7 +61,10 @@ class _Api:
 
     async def get(self, path: str, **params: str) -> Any:
         async with self.session.get(
-            f"{self.base}/{path}", params=params, ssl=self.access.ssl_context
+            f"{self.base}/{path}",
+            params=params,
+            ssl=self.access.ssl_context,
+            server_hostname=self.access.tls_server_name,
         ) as response:
             if response.status == 404:
                 return None

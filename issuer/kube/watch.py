@@ -126,6 +126,7 @@ class ObjectWatch:
                 params=params,
                 headers=credentials.headers(),
                 ssl=credentials.ssl_context,
+                server_hostname=credentials.tls_server_name,
             ) as response:
                 self._check(response)
                 page = await response.json()
@@ -156,6 +157,7 @@ class ObjectWatch:
             params=params,
             headers=credentials.headers(),
             ssl=credentials.ssl_context,
+            server_hostname=credentials.tls_server_name,
             timeout=timeout,
         ) as response:
             self._check(response)

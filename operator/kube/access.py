@@ -70,6 +70,7 @@ class Credentials:
     verify: bool = True
     """False only when the kubeconfig says ``insecure-skip-tls-verify``."""
     tls_server_name: str | None = None
+    """The name to check in the server's certificate, when not the URL's host."""
     expires: datetime | None = None
     """When these credentials must be replaced (an exec plugin's ``expirationTimestamp``
     less a margin; None: no known expiry)."""
@@ -140,11 +141,14 @@ def load(
     """In a Pod (and no kubeconfig named): the service account. Else the kubeconfig.
 
     Blocking (an exec plugin is a process): call it in a thread from a loop."""
+    pod = "not in a Pod"
     if kubeconfig is None and environ.get("KUBERNETES_SERVICE_HOST"):
-        with contextlib.suppress(ConfigException):
+        try:
             return _in_cluster(service_account, environ)
+        except ConfigException as exc:  # e.g. automountServiceAccountToken: false
+            pod = f"no service account ({_one_line(exc)})"
     paths = kubeconfig or environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-    return _from_kubeconfig(paths, context)
+    return _from_kubeconfig(paths, context, pod)
 
 
 def _in_cluster(folder: Path, environ: Mapping[str, str]) -> Credentials:
@@ -170,11 +174,11 @@ def _in_cluster(folder: Path, environ: Mapping[str, str]) -> Credentials:
 _loading = threading.Lock()
 
 
-def _from_kubeconfig(paths: str, context: str | None) -> Credentials:
+def _from_kubeconfig(paths: str, context: str | None, pod: str = "not in a Pod") -> Credentials:
     named = ", ".join(p for p in paths.split(os.pathsep) if p)
     existing = [p for p in paths.split(os.pathsep) if p and os.path.exists(os.path.expanduser(p))]
     if not existing:
-        raise AccessError(f"no kubeconfig at {named} (and not in a Pod)")
+        raise AccessError(f"no kubeconfig at {named} ({pod})")
     folder = tempfile.mkdtemp(prefix="gatekey-kube-")  # 0700, gone before this returns
     try:
         with _loading, _library_errors() as problems:

@@ -227,7 +227,9 @@ def test_exec_plugins_log_in_the_operator_and_the_issuer(
     assert key_files(issuer_tmp) == []
 
 
-def inline_cert_kubeconfig(path: Path, controlplane: ControlPlane, namespace: str) -> Path:
+def inline_cert_kubeconfig(
+    path: Path, controlplane: ControlPlane, namespace: str, **cluster: str
+) -> Path:
     key_path, cert_path = controlplane.admin_cert
 
     def data(p: Path) -> str:
@@ -244,6 +246,7 @@ def inline_cert_kubeconfig(path: Path, controlplane: ControlPlane, namespace: st
                         "cluster": {
                             "server": controlplane.url,
                             "certificate-authority-data": data(controlplane.pki.ca_file),
+                            **cluster,
                         },
                     }
                 ],
@@ -322,6 +325,7 @@ async def list_secrets(access: Access, namespace: str) -> int:
             f"{credentials.server}/api/v1/namespaces/{namespace}/secrets",
             headers=credentials.headers(),
             ssl=credentials.ssl_context,
+            server_hostname=credentials.tls_server_name,
         ) as response,
     ):
         if response.status == 401:
@@ -427,3 +431,22 @@ def test_credentials_hide_the_key_and_token() -> None:
     )
     assert "t0ken" not in shown
     assert "k3y" not in shown
+
+
+def test_tls_server_name_is_the_name_checked(
+    controlplane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """``tls-server-name``: the API server's certificate is checked against that name, not
+    the URL's host (kubeconfigs that reach the server through a tunnel or an IP)."""
+
+    def status(name: str) -> int | str:
+        config = inline_cert_kubeconfig(
+            tmp_path / f"{name}.kubeconfig", controlplane, namespace, **{"tls-server-name": name}
+        )
+        try:
+            return asyncio.run(list_secrets(Access.discover(str(config)), namespace))
+        except aiohttp.ClientConnectorCertificateError:
+            return "certificate refused"
+
+    assert status("kubernetes.default.svc") == 200  # a name in the serving certificate
+    assert status("elsewhere.example") == "certificate refused"
