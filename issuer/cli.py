@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from gatekey.issuer import logs
+from gatekey.issuer import flags, logs
 from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir, StateDirError
 from gatekey.issuer.proxies import parse_proxy
@@ -167,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
         default=_env_flag("omit-empty-scope"),
         help='leave "scope" out of a token response that grants none (default: "scope": "")',
     )
+    flags.add_token_management(serve, _env, _env_list, _env_flag)
     serve.add_argument(
         "--audit-log",
         default=_env("audit-log", "-"),
@@ -194,6 +195,12 @@ def _parser() -> argparse.ArgumentParser:
         default=_env("liveness"),
         help="serve kopf's liveness probe here, e.g. http://0.0.0.0:8081/healthz",
     )
+    operator.add_argument(
+        "--kubeconfig",
+        default=_env("kubeconfig"),
+        help="outside a Pod: the kubeconfig to use (default $KUBECONFIG, ~/.kube/config)",
+    )
+    flags.add_operator_options(operator, _env, _env_list, _env_flag)
     _log_format(operator)
     operator.set_defaults(run=_operator)
 
@@ -280,6 +287,10 @@ def _run_serve(args: argparse.Namespace) -> int:
     from gatekey.issuer.serve import ServeOptions, configure_logs, serve, serve_workers
 
     url = args.issuer_url or f"http://{args.host}:{args.port}"
+    try:
+        token_management = flags.token_management(args)
+    except flags.FlagError as exc:
+        sys.exit(f"gatekey serve: {exc}")
     options = ServeOptions(
         manifests=args.manifests,
         state_dir=args.state_dir,
@@ -306,6 +317,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             body_timeout=args.body_timeout,
             max_connections=args.max_connections,
             omit_empty_scope=args.omit_empty_scope,
+            token_management=token_management,
         ),
         log_format=args.log_format,
         audit_log=args.audit_log,
@@ -321,11 +333,25 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _operator(args: argparse.Namespace) -> int:
+    from gatekey.operator.kube.access import AccessError
     from gatekey.operator.kube.main import run
 
     if not args.namespace and not args.all_namespaces:
         sys.exit("gatekey operator: --namespace NS (repeatable) or --all-namespaces is required")
-    run(list(args.namespace), args.all_namespaces, args.liveness)
+    try:
+        options = flags.operator_options(args)
+    except flags.FlagError as exc:
+        sys.exit(f"gatekey operator: {exc}")
+    try:
+        run(
+            list(args.namespace),
+            args.all_namespaces,
+            args.liveness,
+            options=options,
+            kubeconfig=args.kubeconfig,
+        )
+    except AccessError as exc:
+        sys.exit(f"gatekey operator: no cluster credentials: {exc}")
     return 0
 
 
@@ -391,12 +417,12 @@ def _show_key(args: argparse.Namespace) -> int:
 def _show_kube_key(args: argparse.Namespace, kind: str, name: str) -> int:
     import asyncio
 
-    from gatekey.issuer.kube.access import discover
     from gatekey.issuer.kube.keys import KeyNotFound, read_key
+    from gatekey.operator.kube.access import AccessError, load
 
     try:
-        access = discover(args.kubeconfig)
-    except (OSError, ValueError) as exc:
+        access = load(args.kubeconfig)
+    except AccessError as exc:
         sys.exit(f"gatekey show-key: no cluster credentials: {exc}")
     namespace = args.namespace or access.namespace
     try:

@@ -45,8 +45,9 @@ class Runtime:
     deny: DenyList = field(default_factory=DenyList)
     metrics: Metrics = field(default_factory=Metrics)
     throttle_settings: ThrottleSettings = field(default_factory=ThrottleSettings)
-    source_healthy: Callable[[], bool] = lambda: True
-    """Whether the configuration source is in step (cluster mode: every watch is up)."""
+    source_healthy: bool = True
+    """Whether the configuration source is in step (cluster mode: every watch is up), as
+    the source last published it."""
     minter: Minter = field(init=False)
     verifier: Verifier = field(init=False)
     throttle: Throttle = field(init=False)
@@ -76,10 +77,19 @@ class Runtime:
         audit.write(entry, self.clock())
         self.metrics.observe(entry)
 
-    def swap(self, snapshot: Snapshot) -> None:
+    # The runtime is what a configuration source publishes to
+    # (:class:`~gatekey.issuer.config_source.Publisher`).
+
+    def publish(self, snapshot: Snapshot) -> None:
         """Serve ``snapshot`` from now on."""
         self.snapshots.swap(snapshot)
         self.metrics.reloaded(True, len(snapshot.errors))
+
+    def rebuild_failed(self) -> None:
+        self.metrics.reloaded(False, 0)
+
+    def source_health(self, in_step: bool) -> None:
+        self.source_healthy = in_step
 
     async def load_deny_list(self) -> None:
         """Fill the in-memory deny list from the store (at start-up)."""

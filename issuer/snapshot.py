@@ -12,7 +12,6 @@ The parts: :mod:`~gatekey.issuer.views` (the Snapshot and what it holds),
 is the way in: :func:`build_snapshot`, and the names the rest of the issuer imports.
 """
 
-import gc
 from collections.abc import Iterable
 
 from gatekey.issuer.client_secret import ClientSecret, Generation
@@ -52,16 +51,12 @@ def build_snapshot(
 ) -> Snapshot:
     """Index the rendered objects; ``defaults`` are the issuer-wide Token Management Settings.
 
-    Pass the same ``cache`` to successive builds to parse only what changed. The
-    cyclic garbage collector is paused meanwhile: it would otherwise rescan the
-    growing heap again and again and take most of the time.
+    Pass the same ``cache`` to successive builds to parse only what changed. Pure: the
+    callers that own the process pause the garbage collector around it
+    (:func:`~gatekey.issuer.config_source.build_paused`).
     """
     cache = cache or ParseCache()
-    paused = gc.isenabled()
-    gc.disable()
     try:
         return Indexer(defaults, cache).build(objects)
     finally:
         cache.finish()
-        if paused:
-            gc.enable()

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gatekey.issuer.config_source import build_paused
 from gatekey.issuer.embedded.folder import ManifestFolder
 from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.settings import IssuerSettings
-from gatekey.issuer.snapshot import ParseCache, Snapshot, build_snapshot
+from gatekey.issuer.snapshot import ParseCache, Snapshot
 from gatekey.operator import contract
 from gatekey.operator.contract import Manifest
 from gatekey.operator.entropy import Entropy, SystemEntropy
@@ -137,7 +138,7 @@ class EmbeddedSource:
                 # folder without errors.
                 self._save_generated(namespace, result, saved, forget=not loaded.errors)
             objects += result.objects
-        snapshot = build_snapshot(objects, self.settings.token_management, self._cache)
+        snapshot = build_paused(objects, self.settings.token_management, self._cache)
         for problem in snapshot.errors:
             _log.error("object skipped: %s", problem)
         return Build(

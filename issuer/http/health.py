@@ -16,7 +16,7 @@ def health_routes(runtime: Runtime) -> list[web.RouteDef]:
         snapshots = runtime.snapshots
         if not snapshots.loaded:
             return web.json_response({"status": "loading"}, status=503)
-        source = "in step" if runtime.source_healthy() else "unreachable; serving the last good"
+        source = "in step" if runtime.source_healthy else "unreachable; serving the last good"
         skipped = len(snapshots.current.errors)
         return web.json_response({"status": "ready", "skipped": skipped, "source": source})
 

@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from gatekey.issuer.kube.access import ApiAccess
 from gatekey.operator import contract
+from gatekey.operator.kube.access import Credentials
 
 TARGET_KINDS = ("ApiProxy", "ProxyGroup", "PolicyGroup")
 
@@ -29,7 +29,7 @@ class Key:
     client_secret: str
 
 
-async def read_key(access: ApiAccess, namespace: str, kind: str, name: str) -> Key:
+async def read_key(access: Credentials, namespace: str, kind: str, name: str) -> Key:
     """The key of ``Credential/name`` or of the proxy key of target ``kind/name``."""
     async with aiohttp.ClientSession(
         headers=access.headers(), timeout=aiohttp.ClientTimeout(total=30)
@@ -54,14 +54,17 @@ async def read_key(access: ApiAccess, namespace: str, kind: str, name: str) -> K
 
 
 class _Api:
-    def __init__(self, session: aiohttp.ClientSession, access: ApiAccess, namespace: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, access: Credentials, namespace: str) -> None:
         self.session, self.access = session, access
         self.base = f"{access.server}/api/v1/namespaces/{quote(namespace)}"
         self.namespace = namespace
 
     async def get(self, path: str, **params: str) -> Any:
         async with self.session.get(
-            f"{self.base}/{path}", params=params, ssl=self.access.ssl_context
+            f"{self.base}/{path}",
+            params=params,
+            ssl=self.access.ssl_context,
+            server_hostname=self.access.tls_server_name,
         ) as response:
             if response.status == 404:
                 return None

@@ -1,8 +1,10 @@
-"""The cluster source: watched objects -> Snapshot, swapped atomically into the runtime.
+"""The cluster source: watched objects -> Snapshot, published to the runtime
+(a :class:`~gatekey.issuer.config_source.ConfigSource`).
 
 Changes are coalesced for a moment, so a burst of writes (the operator applying
 a Credential's Secret and ConfigMap) is one rebuild; parsed payloads are reused
-between builds (:class:`~gatekey.issuer.snapshot.ParseCache`).
+between builds (:class:`~gatekey.issuer.snapshot.ParseCache`). Its health (every
+watch up) is published whenever a watch goes down or comes back.
 """
 
 import asyncio
@@ -11,11 +13,12 @@ from typing import Any
 
 import aiohttp
 
-from gatekey.issuer.kube.access import ApiAccess
+from gatekey.issuer.config_source import Publisher, build_paused
 from gatekey.issuer.kube.watch import ObjectWatch
-from gatekey.issuer.runtime import Runtime
-from gatekey.issuer.snapshot import ParseCache, build_snapshot
+from gatekey.issuer.snapshot import ParseCache
 from gatekey.operator import contract
+from gatekey.operator.kube.access import Access
+from gatekey.operator.model import TokenManagement
 
 _log = logging.getLogger("gatekey.kube")
 
@@ -26,12 +29,13 @@ Key = tuple[str, str, str]
 
 
 class ClusterSource:
-    """Watches the labelled Secrets and ConfigMaps of some namespaces for one runtime."""
+    """Watches the labelled Secrets and ConfigMaps of some namespaces."""
 
-    def __init__(self, access: ApiAccess, namespaces: list[str], runtime: Runtime) -> None:
+    def __init__(self, access: Access, namespaces: list[str], defaults: TokenManagement) -> None:
         self.access = access
         self.namespaces = namespaces
-        self.runtime = runtime
+        self.defaults = defaults
+        """The issuer-wide Token Management Settings every snapshot starts from."""
         self.objects: dict[Key, dict[str, Any]] = {}
         self.watches: list[ObjectWatch] = []
         self._dirty = asyncio.Event()
@@ -46,8 +50,23 @@ class ClusterSource:
     def healthy(self) -> bool:
         return all(w.state.healthy for w in self.watches)
 
-    async def run(self) -> None:
-        """Watch until cancelled; the runtime is ready after the first complete sync."""
+    @property
+    def description(self) -> str:
+        return f"the cluster (namespaces {', '.join(self.namespaces)})"
+
+    async def first(self, publisher: Publisher) -> None:
+        """Nothing before the watches have listed: the runtime stays not ready."""
+
+    async def run(self, publisher: Publisher) -> None:
+        """Watch until cancelled; the first snapshot follows the first complete sync."""
+        healthy = self.healthy
+
+        def health_changed() -> None:
+            nonlocal healthy
+            if self.healthy != healthy:
+                healthy = self.healthy
+                publisher.source_health(healthy)
+
         async with aiohttp.ClientSession() as session:
             self.watches = [
                 ObjectWatch(
@@ -58,12 +77,13 @@ class ClusterSource:
                     contract.SELECTOR,
                     self._listed,
                     self._changed,
+                    health_changed,
                 )
                 for ns in self.namespaces
                 for resource in RESOURCES
             ]
             tasks = [asyncio.create_task(w.run()) for w in self.watches]
-            tasks.append(asyncio.create_task(self._rebuild_loop()))
+            tasks.append(asyncio.create_task(self._rebuild_loop(publisher)))
             try:
                 await asyncio.gather(*tasks)
             finally:
@@ -103,7 +123,7 @@ class ClusterSource:
         }
         self.objects[(kind, namespace, str(meta.get("name")))] = obj
 
-    async def _rebuild_loop(self) -> None:
+    async def _rebuild_loop(self, publisher: Publisher) -> None:
         while True:
             await self._dirty.wait()
             await asyncio.sleep(COALESCE_SECONDS)
@@ -112,15 +132,12 @@ class ClusterSource:
                 continue
             try:
                 snapshot = await asyncio.to_thread(
-                    build_snapshot,
-                    list(self.objects.values()),
-                    self.runtime.settings.token_management,
-                    self._cache,
+                    build_paused, list(self.objects.values()), self.defaults, self._cache
                 )
             except Exception:  # a bug must not end the loop: later changes still count
-                self.runtime.metrics.reloaded(False, 0)
+                publisher.rebuild_failed()
                 _log.exception("rebuild failed; the last good configuration keeps serving")
                 continue
             for problem in snapshot.errors:
                 _log.error("object skipped: %s", problem)
-            self.runtime.swap(snapshot)
+            publisher.publish(snapshot)

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp.http_exceptions import LineTooLong
 
-from gatekey.issuer.kube.access import ApiAccess
+from gatekey.operator.kube.access import Access, AccessError
 
 _log = logging.getLogger("gatekey.kube.watch")
 
@@ -64,12 +64,13 @@ class ObjectWatch:
     def __init__(
         self,
         session: aiohttp.ClientSession,
-        access: ApiAccess,
+        access: Access,
         namespace: str,
         resource: str,
         selector: str,
         on_list: Listing,
         on_change: Change,
+        on_health: Callable[[], None] = lambda: None,
     ) -> None:
         self.session = session
         self.access = access
@@ -78,8 +79,10 @@ class ObjectWatch:
         self.selector = selector
         self.on_list = on_list
         self.on_change = on_change
+        self.on_health = on_health
+        """Called after ``state.healthy`` changed."""
         self.state = WatchState()
-        self.url = f"{access.server}/api/v1/namespaces/{namespace}/{resource}"
+        self.path = f"/api/v1/namespaces/{namespace}/{resource}"
 
     async def run(self) -> None:
         """List, watch, repeat; until cancelled."""
@@ -100,7 +103,7 @@ class ObjectWatch:
                 )
                 version = None
             except Exception as exc:  # any failure: log, back off, retry
-                self.state.healthy = False
+                self._healthy(False)
                 delay = BACKOFF[min(self.state.failures, len(BACKOFF) - 1)]
                 self.state.failures += 1
                 self.state.last_error = _describe(exc)
@@ -117,12 +120,15 @@ class ObjectWatch:
         items: list[dict[str, Any]] = []
         params = {"labelSelector": self.selector, "limit": str(PAGE)}
         while True:
+            credentials = await self.access.current()
             async with self.session.get(
-                self.url, params=params, headers=self.access.headers(), ssl=self.access.ssl_context
+                credentials.server + self.path,
+                params=params,
+                headers=credentials.headers(),
+                ssl=credentials.ssl_context,
+                server_hostname=credentials.tls_server_name,
             ) as response:
-                if response.status == 410:
-                    raise Gone
-                response.raise_for_status()
+                self._check(response)
                 page = await response.json()
             items += page.get("items") or []
             metadata = page.get("metadata") or {}
@@ -130,7 +136,8 @@ class ObjectWatch:
                 break
             params = {**params, "continue": metadata["continue"]}
         self.on_list(self.namespace, self.resource, items)
-        self.state.synced = self.state.healthy = True
+        self.state.synced = True
+        self._healthy(True)
         return str(metadata.get("resourceVersion") or "")
 
     async def _watch(self, version: str) -> tuple[str, int]:
@@ -144,17 +151,17 @@ class ObjectWatch:
         if version:
             params["resourceVersion"] = version
         timeout = aiohttp.ClientTimeout(total=None, sock_read=WATCH_SECONDS + 30)
+        credentials = await self.access.current()
         async with self.session.get(
-            self.url,
+            credentials.server + self.path,
             params=params,
-            headers=self.access.headers(),
-            ssl=self.access.ssl_context,
+            headers=credentials.headers(),
+            ssl=credentials.ssl_context,
+            server_hostname=credentials.tls_server_name,
             timeout=timeout,
         ) as response:
-            if response.status == 410:
-                raise Gone
-            response.raise_for_status()
-            self.state.healthy = True
+            self._check(response)
+            self._healthy(True)
             lines = 0
             while line := await response.content.readline(max_line_length=MAX_EVENT_BYTES):
                 if not line.strip():
@@ -171,6 +178,19 @@ class ObjectWatch:
                     self.on_change(self.namespace, self.resource, kind, obj)
         return version, lines
 
+    def _healthy(self, value: bool) -> None:
+        if self.state.healthy != value:
+            self.state.healthy = value
+            self.on_health()
+
+    def _check(self, response: aiohttp.ClientResponse) -> None:
+        if response.status == 410:
+            raise Gone
+        if response.status == 401:
+            # The token expired or rotated before the clock said so: load it again.
+            self.access.invalidate()
+        response.raise_for_status()
+
 
 def _describe(exc: Exception) -> str:
     """What went wrong, without the payload: an exception's text may quote the event
@@ -181,6 +201,6 @@ def _describe(exc: Exception) -> str:
         return f"a watch event that is not JSON (at byte {exc.pos})"
     if isinstance(exc, aiohttp.ClientResponseError):
         return f"HTTP {exc.status} {exc.message}"
-    if isinstance(exc, WatchError):
+    if isinstance(exc, WatchError | AccessError):
         return str(exc)
     return type(exc).__name__

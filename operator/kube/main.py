@@ -1,6 +1,7 @@
 """``gatekey operator``: run the kopf operator for some namespaces or the whole cluster."""
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -10,6 +11,7 @@ import kopf
 import uvloop
 
 from gatekey.operator.entropy import Entropy
+from gatekey.operator.kube import access
 from gatekey.operator.kube.api import Login
 from gatekey.operator.kube.handlers import register
 from gatekey.operator.kube.runtime import Runtime, login_via_client
@@ -70,10 +72,28 @@ async def operate(
         await runtime.close()
 
 
-def run(namespaces: list[str], all_namespaces: bool, liveness: str | None = None) -> None:
+def run(
+    namespaces: list[str],
+    all_namespaces: bool,
+    liveness: str | None = None,
+    *,
+    options: OperatorOptions | None = None,
+    kubeconfig: str | None = None,
+) -> None:
     """The ``gatekey operator [--namespace NS ... | --all-namespaces]`` command (uvloop, as
     ``gatekey serve``; kopf stops cleanly on SIGTERM/SIGINT in the main thread).
 
     ``liveness`` is kopf's liveness endpoint (``http://0.0.0.0:8081/healthz``): it
-    answers while the operator's tasks are alive, for a Kubernetes liveness probe."""
-    uvloop.run(operate(namespaces, all_namespaces=all_namespaces, liveness_endpoint=liveness))
+    answers while the operator's tasks are alive, for a Kubernetes liveness probe.
+    Credentials are loaded once before kopf starts, so that a bad kubeconfig is one
+    line (:class:`~gatekey.operator.kube.access.AccessError`), not kopf's retries."""
+    access.load(kubeconfig)
+    uvloop.run(
+        operate(
+            namespaces,
+            all_namespaces=all_namespaces,
+            options=options,
+            login=functools.partial(login_via_client, kubeconfig),
+            liveness_endpoint=liveness,
+        )
+    )

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import kopf
 
 from gatekey.operator.entropy import Entropy, SystemEntropy
+from gatekey.operator.kube import access
 from gatekey.operator.kube.api import KubeApi, Login
 from gatekey.operator.kube.coalesce import Coalescer
 from gatekey.operator.kube.reconciler import PassOutcome, Reconciler
@@ -19,14 +21,50 @@ from gatekey.operator.kube.state import ClusterState
 _log = logging.getLogger("gatekey.operator")
 
 
-async def login_via_client() -> kopf.ConnectionInfo:
-    """In-cluster service account, else kubeconfig (the ``kubernetes`` client's rules),
-    read in a thread: exec credential plugins may block."""
-    settings = kopf.OperatorSettings()
-    info = await asyncio.to_thread(kopf.login_via_client, logger=_log, settings=settings)
-    if info is None:
-        raise kopf.PermanentError("no Kubernetes credentials found (in cluster or kubeconfig)")
-    return info
+class _Connection(kopf.ConnectionInfo):
+    """kopf's connection info whose TLS context is built from memory: kopf's own writes
+    the client key to a temporary file while it loads it (kopf documents
+    ``as_ssl_context`` as the method to override)."""
+
+    def as_ssl_context(self) -> ssl.SSLContext:
+        return access.tls_context(
+            _text(self.ca_data), _bytes(self.certificate_data), _bytes(self.private_key_data)
+        )
+
+
+def connection_info(credentials: access.Credentials) -> kopf.ConnectionInfo:
+    """What kopf (and :class:`~gatekey.operator.kube.api.KubeApi`) log in with; kopf logs
+    in again at ``expiration`` (an exec plugin's) and after any 401 (a rotated token)."""
+    scheme, _, token = (credentials.authorization or "").partition(" ")
+    return _Connection(
+        server=credentials.server,
+        ca_data=credentials.ca_pem,
+        insecure=not credentials.verify,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_data=credentials.certificate_pem,
+        private_key_data=credentials.private_key_pem,
+        default_namespace=credentials.namespace,
+        expiration=credentials.expires,
+    )
+
+
+async def login_via_client(kubeconfig: str | None = None) -> kopf.ConnectionInfo:
+    """In-cluster service account, else kubeconfig (:mod:`~gatekey.operator.kube.access`),
+    loaded in a thread: exec credential plugins are processes."""
+    try:
+        credentials = await asyncio.to_thread(access.load, kubeconfig)
+    except access.AccessError as exc:
+        raise kopf.LoginError(str(exc)) from None
+    return connection_info(credentials)
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
 
 
 class Runtime:

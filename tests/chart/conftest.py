@@ -58,6 +58,33 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "image": {"digest": "sha256:" + "a" * 64},
         "imagePullSecrets": [{"name": "registry"}],
     },
+    # The issuer-wide Token Management Settings and the operator's options, none default.
+    "settings": {
+        "operator": {
+            "signingKeys": {"rotation": "30d", "prepublish": "2h"},
+            "resyncPeriod": "1m",
+            "retryDelay": 10,
+            "debounce": 0.2,
+            "failureBackoff": [1, "5s", "1m"],
+            "apiConcurrency": 4,
+            "postEvents": False,
+        },
+        "issuer": {
+            "tokenManagement": {
+                "scope": {
+                    "onMismatch": "Lenient",
+                    "whenNotRequested": "All",
+                    "rejectWhenNoRoles": True,
+                },
+                "response": {
+                    "fieldNames": {"access_token": "token", "expires_in": "ttl"},
+                    "include": {"scope": False, "token_type": True},
+                    "expiresInUnit": "milliseconds",
+                },
+            }
+        },
+        "exampleProxy": {"enabled": True},
+    },
     # Every free-form value filled in, so that each of them is rendered (and validated) once.
     "everything": {
         "commonLabels": {"team": "platform"},

@@ -201,11 +201,22 @@ def test_the_operator_deployment(rendered: Rendered) -> None:
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
     liveness = "--liveness=http://0.0.0.0:8081/healthz"
     log_format = "--log-format=json"  # the chart's default: one JSON object per line
+    # The operator's options, from values.yaml's defaults (the CLI's own defaults).
+    options = [
+        "--key-rotation=90d",
+        "--key-prepublish=1h",
+        "--resync-period=5m",
+        "--retry-delay=30s",
+        "--debounce=0.05",
+        "--failure-backoff=0.5,1,2,5,10,30",
+        "--api-concurrency=16",
+    ]
     assert args_of(rendered("default"), "operator", "operator") == [
         "operator",
         liveness,
         log_format,
         f"--namespace={NAMESPACE}",
+        *options,
     ]
     assert args_of(rendered("namespaces"), "operator", "operator") == [
         "operator",
@@ -213,12 +224,14 @@ def test_the_operator_deployment(rendered: Rendered) -> None:
         log_format,
         "--namespace=shop",
         "--namespace=billing",
+        *options,
     ]
     assert args_of(rendered("cluster-wide"), "operator", "operator") == [
         "operator",
         liveness,
         log_format,
         "--all-namespaces",
+        *options,
     ]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}

@@ -1,15 +1,15 @@
 """What the cluster source keeps of each watched object: enough for the snapshot, not the
 server's bookkeeping (at 10,000 Credentials ``managedFields`` alone cost 43 MiB)."""
 
-from gatekey.issuer.kube.access import ApiAccess
 from gatekey.issuer.kube.source import ClusterSource
-from gatekey.issuer.runtime import Runtime, SnapshotHolder
-from gatekey.issuer.store.sqlite import SQLiteStore
+from gatekey.operator.kube.access import Access, Credentials
+from gatekey.operator.model import TokenManagement
 
 
 def test_managed_fields_are_not_kept():
-    runtime = Runtime(SnapshotHolder(), SQLiteStore(":memory:"))
-    source = ClusterSource(ApiAccess(server="http://127.0.0.1:9"), ["shop"], runtime)
+    source = ClusterSource(
+        Access.fixed(Credentials(server="http://127.0.0.1:9")), ["shop"], TokenManagement()
+    )
     metadata = {
         "name": "gatekey-credential-svc",
         "labels": {"gatekey.io/component": "issuer-config"},

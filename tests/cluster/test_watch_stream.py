@@ -8,8 +8,8 @@ import logging
 import aiohttp
 from aiohttp import web
 
-from gatekey.issuer.kube.access import ApiAccess
 from gatekey.issuer.kube.watch import MAX_EVENT_BYTES, ObjectWatch
+from gatekey.operator.kube.access import Access, Credentials
 
 SECRET_MARK = "s3cr3t-payload"
 
@@ -46,7 +46,7 @@ async def run_watch(watch_lines: list[bytes], until) -> tuple[ObjectWatch, list]
     async with aiohttp.ClientSession() as session:
         watch = ObjectWatch(
             session,
-            ApiAccess(server=f"http://127.0.0.1:{port}"),
+            Access.fixed(Credentials(server=f"http://127.0.0.1:{port}")),
             "ns",
             "secrets",
             "a=b",

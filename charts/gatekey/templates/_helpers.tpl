@@ -157,6 +157,22 @@ Call with a dict:
     - --slow-after={{ $values.issuer.throttle.slowAfter }}
     - --block-after={{ $values.issuer.throttle.blockAfter }}
     - --failure-window={{ $values.issuer.throttle.failureWindow }}
+    {{- with $values.issuer.tokenManagement }}
+    - --scope-on-mismatch={{ .scope.onMismatch }}
+    - --scope-when-not-requested={{ .scope.whenNotRequested }}
+    {{- if .scope.rejectWhenNoRoles }}
+    - --scope-reject-when-no-roles
+    {{- end }}
+    {{- range $field, $name := .response.fieldNames }}
+    - --response-field-name={{ $field }}={{ $name }}
+    {{- end }}
+    {{- range $field, $kept := .response.include }}
+    {{- if not $kept }}
+    - --response-omit={{ $field }}
+    {{- end }}
+    {{- end }}
+    - --expires-in-unit={{ .response.expiresInUnit }}
+    {{- end }}
     - --log-format={{ $values.logFormat }}
     {{- with .extraArgs }}
     {{- toYaml . | nindent 4 }}

@@ -1,0 +1,78 @@
+"""``gatekey operator``'s flags and their ``GATEKEY_*`` variables build its options."""
+
+import argparse
+from datetime import timedelta
+
+import pytest
+
+from gatekey.issuer.flags import FlagError, add_operator_options, operator_options
+from gatekey.operator.kube.settings import OperatorOptions
+
+
+def parse(argv: list[str], environ: dict[str, str] | None = None) -> OperatorOptions:
+    environ = environ or {}
+
+    def env(flag: str, default: object = None) -> object:
+        return environ.get("GATEKEY_" + flag.upper().replace("-", "_"), default)
+
+    parser = argparse.ArgumentParser()
+    add_operator_options(
+        parser,
+        env,
+        lambda flag: [v for v in str(env(flag, "")).split(",") if v],
+        lambda flag: str(env(flag, "")).lower() in ("1", "true", "yes", "on"),
+    )
+    return operator_options(parser.parse_args(argv))
+
+
+def test_the_defaults_are_the_options_defaults() -> None:
+    assert parse([]) == OperatorOptions()
+
+
+def test_every_flag_reaches_its_option() -> None:
+    options = parse(
+        [
+            "--key-rotation=30d",
+            "--key-prepublish=2h",
+            "--resync-period=1m",
+            "--retry-delay=10",
+            "--debounce=0.2",
+            "--failure-backoff=1,5,1m",
+            "--api-concurrency=4",
+            "--no-events",
+        ]
+    )
+    assert options.render.key_rotation == timedelta(days=30)
+    assert options.render.key_prepublish == timedelta(hours=2)
+    assert options.resync_period == 60
+    assert options.retry_delay == 10
+    assert options.debounce == 0.2
+    assert options.failure_backoff == (1, 5, 60)
+    assert options.api_concurrency == 4
+    assert options.post_events is False
+
+
+def test_environment_variables() -> None:
+    options = parse(
+        [], {"GATEKEY_KEY_ROTATION": "7d", "GATEKEY_NO_EVENTS": "true", "GATEKEY_DEBOUNCE": "0"}
+    )
+    assert options.render.key_rotation == timedelta(days=7)
+    assert options.post_events is False
+    assert options.debounce == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--key-rotation=soon"], "--key-rotation 'soon': expected a duration"),
+        (["--resync-period=0"], "--resync-period '0': must be more than 0"),
+        (["--debounce=-1"], "--debounce '-1': must be 0 or more"),
+        (["--key-rotation=1h", "--key-prepublish=1h"], "must be shorter than --key-rotation"),
+        (["--api-concurrency=many"], "--api-concurrency 'many'"),
+        (["--failure-backoff=,"], "--failure-backoff: at least one delay"),
+        (["--retry-delay=nan"], "--retry-delay 'nan'"),
+    ],
+)
+def test_bad_values_name_the_flag(argv: list[str], message: str) -> None:
+    with pytest.raises(FlagError, match=message.replace("(", r"\(")):
+        parse(argv)
