@@ -169,12 +169,6 @@ def add_operator_options(
         "drift is repaired (default 5m)",
     )
     group.add_argument(
-        "--retry-delay",
-        default=env("retry-delay", "30s"),
-        help="before a CR that is not Ready for a reason that may clear by itself is tried "
-        "again (default 30s)",
-    )
-    group.add_argument(
         "--debounce",
         default=env("debounce", f"{default.debounce:g}"),
         help="seconds a namespace pass waits, so that a burst of changes is rendered once "
@@ -228,7 +222,6 @@ def operator_options(args: argparse.Namespace) -> OperatorOptions:
             key_rotation=timedelta(seconds=rotation), key_prepublish=timedelta(seconds=prepublish)
         ),
         debounce=_seconds("--debounce", args.debounce, zero=True),
-        retry_delay=_seconds("--retry-delay", args.retry_delay),
         failure_backoff=tuple(backoff),
         resync_period=_seconds("--resync-period", args.resync_period),
         api_concurrency=concurrency,

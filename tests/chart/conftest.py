@@ -63,7 +63,6 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "operator": {
             "signingKeys": {"rotation": "30d", "prepublish": "2h"},
             "resyncPeriod": "1m",
-            "retryDelay": 10,
             "debounce": 0.2,
             "failureBackoff": [1, "5s", "1m"],
             "apiConcurrency": 4,

@@ -206,7 +206,6 @@ def test_the_operator_deployment(rendered: Rendered) -> None:
         "--key-rotation=90d",
         "--key-prepublish=1h",
         "--resync-period=5m",
-        "--retry-delay=30s",
         "--debounce=0.05",
         "--failure-backoff=0.5,1,2,5,10,30",
         "--api-concurrency=16",

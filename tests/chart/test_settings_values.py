@@ -47,7 +47,6 @@ def test_operator_values_reach_the_operator(rendered: Rendered) -> None:
     assert options.render.key_rotation == timedelta(days=30)
     assert options.render.key_prepublish == timedelta(hours=2)
     assert options.resync_period == 60
-    assert options.retry_delay == 10
     assert options.debounce == 0.2
     assert options.failure_backoff == (1, 5, 60)
     assert options.api_concurrency == 4

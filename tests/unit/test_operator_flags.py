@@ -35,7 +35,6 @@ def test_every_flag_reaches_its_option() -> None:
             "--key-rotation=30d",
             "--key-prepublish=2h",
             "--resync-period=1m",
-            "--retry-delay=10",
             "--debounce=0.2",
             "--failure-backoff=1,5,1m",
             "--api-concurrency=4",
@@ -45,7 +44,6 @@ def test_every_flag_reaches_its_option() -> None:
     assert options.render.key_rotation == timedelta(days=30)
     assert options.render.key_prepublish == timedelta(hours=2)
     assert options.resync_period == 60
-    assert options.retry_delay == 10
     assert options.debounce == 0.2
     assert options.failure_backoff == (1, 5, 60)
     assert options.api_concurrency == 4
@@ -70,7 +68,6 @@ def test_environment_variables() -> None:
         (["--key-rotation=1h", "--key-prepublish=1h"], "must be shorter than --key-rotation"),
         (["--api-concurrency=many"], "--api-concurrency 'many'"),
         (["--failure-backoff=,"], "--failure-backoff: at least one delay"),
-        (["--retry-delay=nan"], "--retry-delay 'nan'"),
     ],
 )
 def test_bad_values_name_the_flag(argv: list[str], message: str) -> None:
