@@ -382,3 +382,58 @@ def test_rotation_asked_on_an_adopted_secret_is_refused_and_the_secret_untouched
         ),
         timeout=30,
     )
+
+
+def test_an_out_of_range_previous_secret_ttl_is_a_clear_error_and_blocks_no_one(
+    stack: Stack, kubectl: Kubectl
+) -> None:
+    """A rotation whose previous secret would outlive the calendar (``previousSecretTTL:
+    3000000d`` passes the CRD's pattern): the Credential reports what is wrong, its secret
+    is untouched, and the other clients of the namespace are reconciled and served."""
+    ns = stack.namespace
+    kubectl.apply([credential("forever", ["ApiProxy/orders"])], ns)
+    kubectl.run("wait", "--for=condition=Ready", "--timeout=60s", "-n", ns, "credential/forever")
+    before = secret_values(kubectl, ns, "forever-credentials")
+    kubectl.run(
+        "patch",
+        "-n",
+        ns,
+        "credential/forever",
+        "--type=merge",
+        "-p",
+        json.dumps(
+            {
+                "metadata": {"annotations": {ROTATE: "now"}},
+                "spec": {"previousSecretTTL": "3000000d"},
+            }
+        ),
+    )
+    kubectl.run(
+        "wait",
+        "--for=condition=Ready=False",
+        "--timeout=60s",
+        "-n",
+        ns,
+        "credential/forever",
+    )
+    cr = kubectl.get("credential", "forever", ns)
+    assert cr is not None
+    ready = next(c for c in cr["status"]["conditions"] if c["type"] == "Ready")
+    assert "previousSecretTTL" in ready["message"], ready
+    assert secret_values(kubectl, ns, "forever-credentials") == before
+    # Another client of the namespace, created afterwards, is not held up by it.
+    kubectl.apply([credential("neighbour", ["ApiProxy/orders"])], ns)
+    kubectl.run("wait", "--for=condition=Ready", "--timeout=60s", "-n", ns, "credential/neighbour")
+    neighbour = secret_values(kubectl, ns, "neighbour-credentials")
+    eventually(
+        lambda: (
+            token(
+                stack.url,
+                "/credential/token",
+                neighbour["client_id"],
+                neighbour["client_secret"],
+            )
+            == 200
+        ),
+        timeout=30,
+    )
