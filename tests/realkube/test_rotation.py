@@ -437,3 +437,41 @@ def test_an_out_of_range_previous_secret_ttl_is_a_clear_error_and_blocks_no_one(
         ),
         timeout=30,
     )
+
+
+def test_the_previous_secret_is_refused_after_previous_secret_ttl(
+    stack: Stack, kubectl: Kubectl
+) -> None:
+    """Without a completion: the old secret works until the expiry instant written in the
+    Secret and status, and is refused from then on (the issuer's own clock decides)."""
+    from datetime import UTC, datetime
+
+    ns = stack.namespace
+    kubectl.apply([credential("short", ["ApiProxy/orders"], previousSecretTTL="4s")], ns)
+    kubectl.run("wait", "--for=condition=Ready", "--timeout=60s", "-n", ns, "credential/short")
+    first = secret_values(kubectl, ns, "short-credentials")
+    client_id, old = first["client_id"], first["client_secret"]
+    eventually(lambda: token(stack.url, "/credential/token", client_id, old) == 200, timeout=30)
+    kubectl.run("annotate", "-n", ns, "credential/short", f"{ROTATE}=soon", "--overwrite")
+    rotated = eventually(
+        lambda: (
+            (v := secret_values(kubectl, ns, "short-credentials")).get(
+                contract.PREVIOUS_CLIENT_SECRET_KEY
+            )
+            and v
+        ),
+        timeout=30,
+    )
+    expiry = datetime.fromisoformat(
+        rotated[contract.PREVIOUS_CLIENT_SECRET_EXPIRES_AT_KEY].replace("Z", "+00:00")
+    )
+    new = rotated["client_secret"]
+    eventually(lambda: token(stack.url, "/credential/token", client_id, new) == 200, timeout=30)
+    # Refused from the expiry on, never before it.
+    refused = eventually(
+        lambda: token(stack.url, "/credential/token", client_id, old) == 401 and datetime.now(UTC),
+        timeout=30,
+        interval=0.5,
+    )
+    assert refused >= expiry
+    assert token(stack.url, "/credential/token", client_id, new) == 200
