@@ -300,14 +300,19 @@ def rotate_across_two_replicas(
     assert failed == 0
     assert all(r["done"] for r in reports)
 
-    # The audit lines say which generation authenticated each request.
-    lines = audit_lines(stack.issuer, client_id)
+    # The audit lines say which generation authenticated each request (they are written
+    # in batches: wait until the metric and the lines agree).
+    uses = previous_uses(url) - uses_before
+
+    def agreeing() -> list[dict[str, Any]] | None:
+        found = audit_lines(stack.issuer, client_id)
+        return found if sum(1 for x in found if x["secret"] == "previous") == uses else None
+
+    lines = eventually(agreeing, timeout=15)
     used = {line["secret"] for line in lines if line["status"] == 200}
     assert used == {"current", "previous"}
     old_oks = sum(r["ok"].get(digest(old), 0) for r in reports)
-    previous_lines = sum(1 for line in lines if line["secret"] == "previous")
-    assert 0 < previous_lines <= old_oks
-    assert previous_uses(url) - uses_before == previous_lines
+    assert 0 < uses <= old_oks
     assert not any(old in json.dumps(line) or new in json.dumps(line) for line in lines)
 
     # Completed: the status has no previous generation, and a second Event says so.
