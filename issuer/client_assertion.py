@@ -11,6 +11,7 @@ Every failure is ``invalid_client`` (RFC 7521 §4.2.1).
 """
 
 import functools
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,7 +104,7 @@ def verify(
 
 def _timely(claims: dict[str, Any], client_id: str, now: float) -> Assertion:
     exp, jti = claims["exp"], claims["jti"]
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
+    if not _number(exp):
         raise InvalidClient("the client assertion's exp is not a number")
     if exp <= now:
         raise InvalidClient("the client assertion has expired")
@@ -111,13 +112,17 @@ def _timely(claims: dict[str, Any], client_id: str, now: float) -> Assertion:
         raise InvalidClient(f"the client assertion lives longer than {MAX_LIFETIME} seconds")
     for name in ("nbf", "iat"):
         value = claims.get(name)
-        if value is not None and (
-            not isinstance(value, int | float) or isinstance(value, bool) or value > now + LEEWAY
-        ):
+        if value is not None and (not _number(value) or value > now + LEEWAY):
             raise InvalidClient(f"the client assertion's {name} is in the future or not a number")
     if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI:
         raise InvalidClient("the client assertion's jti is missing or too long")
     return Assertion(client_id, jti, float(exp))
+
+
+def _number(value: Any) -> bool:
+    """A JSON number as RFC 7519 §2 NumericDate means it: not a boolean, and finite (Python's
+    JSON parser also reads ``NaN`` and ``Infinity``, and NaN compares false both ways)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _unverified(assertion: str) -> dict[str, Any]:

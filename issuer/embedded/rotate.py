@@ -16,7 +16,11 @@ from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.operator import contract
 from gatekey.operator.entropy import Entropy
 from gatekey.operator.model import AuthPolicy, Credential, Resource, Secret
-from gatekey.operator.model.durations import DURATION_PATTERN, duration_seconds
+from gatekey.operator.model.durations import (
+    DURATION_PATTERN,
+    MAX_PREVIOUS_SECRET_TTL,
+    duration_seconds,
+)
 from gatekey.operator.render import CLIENT_SECRET_BYTES
 from gatekey.operator.rotation import pruned, rotated
 
@@ -40,6 +44,8 @@ def parse_keep(text: str) -> timedelta:
     """``--keep``: a duration such as ``30m``, ``24h`` or ``7d``."""
     if not re.fullmatch(DURATION_PATTERN, text):
         raise RotationError(f"--keep {text!r} is not a duration such as 30m, 24h or 7d")
+    if duration_seconds(text) > duration_seconds(MAX_PREVIOUS_SECRET_TTL):
+        raise RotationError(f"--keep {text!r} is longer than {MAX_PREVIOUS_SECRET_TTL}")
     return timedelta(seconds=duration_seconds(text))
 
 

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.client_keys import Jwks, JwksSecretRef
 from gatekey.operator.model.common import CustomResource, Name, Target, TargetRef
-from gatekey.operator.model.durations import Duration
+from gatekey.operator.model.durations import PreviousSecretTTL
 from gatekey.operator.model.routes import Routes
 from gatekey.operator.model.token_management import TokenManagementOverride
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
@@ -176,7 +176,7 @@ class AuthPolicySpec(Spec):
     token_management: TokenManagementOverride | None = Field(
         default=None, description="Overrides of the issuer-wide Token Management Settings."
     )
-    previous_secret_ttl: Duration = Field(
+    previous_secret_ttl: PreviousSecretTTL = Field(
         default="24h",
         alias="previousSecretTTL",
         description="After a rotation (annotation gatekey.io/rotate-secret), how long the "

@@ -7,7 +7,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from gatekey.operator.model.base import Spec, cel_rules
 from gatekey.operator.model.client_keys import Jwks, JwksSecretRef
 from gatekey.operator.model.common import CustomResource, Instant, Name, TargetKind
-from gatekey.operator.model.durations import Duration
+from gatekey.operator.model.durations import PreviousSecretTTL
 from gatekey.operator.model.token_settings import GrantTypes, TokenSettings, unique_grants
 
 RESERVED_CLAIM_NAMES = frozenset(
@@ -239,7 +239,7 @@ class CredentialSpec(Spec):
     expires_at: Instant | None = Field(
         default=None, description="After this instant the Credential is treated as disabled."
     )
-    previous_secret_ttl: Duration = Field(
+    previous_secret_ttl: PreviousSecretTTL = Field(
         default="24h",
         alias="previousSecretTTL",
         description="After a rotation (annotation gatekey.io/rotate-secret), how long the "

@@ -4,7 +4,7 @@ import re
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 DURATION_PATTERN = r"^([0-9]+[smhd])+$"
 _PART = re.compile(r"([0-9]+)([smhd])")
@@ -18,3 +18,19 @@ Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
 def duration_seconds(value: str) -> int:
     """Seconds in a duration string that matched :data:`DURATION_PATTERN`."""
     return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(value))
+
+
+MAX_PREVIOUS_SECRET_TTL = "365d"
+"""The longest overlap of a secret rotation: it is for a rollout; and an expiry instant
+past year 9999 cannot even be written (RFC 3339), which made the namespace's pass fail."""
+
+
+def bounded_previous_secret_ttl(value: str) -> str:
+    """``previousSecretTTL`` (or ``--keep``) if at most :data:`MAX_PREVIOUS_SECRET_TTL`."""
+    if duration_seconds(value) > duration_seconds(MAX_PREVIOUS_SECRET_TTL):
+        raise ValueError(f"previousSecretTTL is at most {MAX_PREVIOUS_SECRET_TTL}")
+    return value
+
+
+PreviousSecretTTL = Annotated[Duration, AfterValidator(bounded_previous_secret_ttl)]
+"""A :data:`Duration` of at most :data:`MAX_PREVIOUS_SECRET_TTL` (same CRD schema)."""
