@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from urllib.parse import unquote_plus
 
-from gatekey.issuer.client_assertion import ASSERTION_TYPE, claimed_client, verify
+from gatekey.issuer.client_assertion import ASSERTION_TYPE, LEEWAY, claimed_client, verify
 from gatekey.issuer.clients import Presented, assertion_audiences, client_jwks
 from gatekey.issuer.errors import InvalidClient, InvalidRequest
 from gatekey.issuer.runtime import Runtime
@@ -63,7 +63,9 @@ async def prove_assertion(
     audiences = assertion_audiences(runtime.settings.issuer_url, management, path)
     verified = verify(presented.assertion, presented.client_id, keysets, audiences, now)
     key = f"assertion:{verified.client_id}:{verified.jti}"
-    if not await runtime.store.remember_once(key, verified.expires_at):
+    # Kept past ``exp`` by the skew allowed elsewhere: a replica whose clock is behind the
+    # store's still finds the jti spent while it would accept the assertion.
+    if not await runtime.store.remember_once(key, verified.expires_at + LEEWAY):
         raise InvalidClient("the client assertion was already used")
     return replace(presented, key_proven=True)
 
