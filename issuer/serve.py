@@ -27,13 +27,11 @@ from gatekey.issuer.embedded.source import EmbeddedSource
 from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.embedded.watching import FolderSource
 from gatekey.issuer.http.listener import BoundedSite
-from gatekey.issuer.kube.source import ClusterSource
 from gatekey.issuer.logs import LogFormat
 from gatekey.issuer.runtime import Runtime, SnapshotHolder
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.store.urls import open_store
 from gatekey.issuer.throttle import ThrottleSettings
-from gatekey.operator.kube.access import Access, AccessError
 
 _log = logging.getLogger("gatekey.serve")
 
@@ -86,6 +84,11 @@ async def _source(options: ServeOptions, state: StateDir) -> tuple[ConfigSource,
         return FolderSource(EmbeddedSource(options.manifests, state, options.settings)), (
             options.settings
         )
+    # Imported here: the kubernetes package takes seconds to import, which the embedded
+    # mode (and each --workers process) must not pay.
+    from gatekey.issuer.kube.source import ClusterSource
+    from gatekey.operator.kube.access import Access, AccessError
+
     try:
         access = await asyncio.to_thread(Access.discover, options.kubeconfig)
     except AccessError as exc:

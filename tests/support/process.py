@@ -90,8 +90,8 @@ def wait_ready(url: str, process: Served, timeout: float = 20) -> None:
         try:
             if requests.get(url + "/readyz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or accepted by a worker still starting (--workers)
         time.sleep(0.05)
     raise TimeoutError("gatekey serve did not become ready")
 
