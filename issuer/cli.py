@@ -201,6 +201,14 @@ def _parser() -> argparse.ArgumentParser:
         help="outside a Pod: the kubeconfig to use (default $KUBECONFIG, ~/.kube/config)",
     )
     flags.add_operator_options(operator, _env, _env_list, _env_flag)
+    flags.add_token_management(
+        operator,
+        _env,
+        _env_list,
+        _env_flag,
+        title="the issuers' Token Management Settings (give the values the issuers get: a "
+        "Credential Metadata key equal to a response field name is then refused)",
+    )
     _log_format(operator)
     operator.set_defaults(run=_operator)
 

@@ -41,13 +41,19 @@ class FlagError(ValueError):
 
 
 def add_token_management(
-    parser: argparse.ArgumentParser, env: Env, env_list: EnvList, env_flag: EnvFlag
+    parser: argparse.ArgumentParser,
+    env: Env,
+    env_list: EnvList,
+    env_flag: EnvFlag,
+    *,
+    title: str = "Token Management Settings (issuer-wide; an AuthPolicy's tokenManagement "
+    "overrides them)",
 ) -> None:
     """``--scope-*``, ``--response-*`` and ``--expires-in-unit``: the defaults every
-    AuthPolicy starts from (its ``spec.tokenManagement`` overrides them field by field)."""
-    group = parser.add_argument_group(
-        "Token Management Settings (issuer-wide; an AuthPolicy's tokenManagement overrides them)"
-    )
+    AuthPolicy starts from (its ``spec.tokenManagement`` overrides them field by field).
+    The operator takes the same flags, with the issuers' values, so that its render
+    refuses a Credential Metadata key that clashes with a renamed response field."""
+    group = parser.add_argument_group(title)
     group.add_argument(
         "--scope-on-mismatch",
         metavar="|".join(get_args(OnMismatch)),
@@ -219,7 +225,9 @@ def operator_options(args: argparse.Namespace) -> OperatorOptions:
         raise FlagError(f"--api-concurrency {args.api_concurrency!r}: a whole number, 1 or more")
     return OperatorOptions(
         render=RenderSettings(
-            key_rotation=timedelta(seconds=rotation), key_prepublish=timedelta(seconds=prepublish)
+            key_rotation=timedelta(seconds=rotation),
+            key_prepublish=timedelta(seconds=prepublish),
+            token_management=token_management(args),
         ),
         debounce=_seconds("--debounce", args.debounce, zero=True),
         failure_backoff=tuple(backoff),

@@ -209,6 +209,10 @@ def test_the_operator_deployment(rendered: Rendered) -> None:
         "--debounce=0.05",
         "--failure-backoff=0.5,1,2,5,10,30",
         "--api-concurrency=16",
+        # The issuers' Token Management Settings: render refuses a clashing Metadata key.
+        "--scope-on-mismatch=Strict",
+        "--scope-when-not-requested=None",
+        "--expires-in-unit=seconds",
     ]
     assert args_of(rendered("default"), "operator", "operator") == [
         "operator",

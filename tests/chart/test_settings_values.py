@@ -51,6 +51,12 @@ def test_operator_values_reach_the_operator(rendered: Rendered) -> None:
     assert options.failure_backoff == (1, 5, 60)
     assert options.api_concurrency == 4
     assert options.post_events is False
+    # The issuers' response names, so that render refuses a Metadata key equal to one.
+    issuers = flags.token_management(
+        cli._parser().parse_args(args_of(rendered("settings"), "issuer", "issuer"))
+    )
+    assert options.render.token_management == issuers
+    assert options.render.token_management.response.name("access_token") == "token"
 
 
 @pytest.mark.parametrize(

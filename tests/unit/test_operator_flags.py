@@ -5,7 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from gatekey.issuer.flags import FlagError, add_operator_options, operator_options
+from gatekey.issuer.flags import (
+    FlagError,
+    add_operator_options,
+    add_token_management,
+    operator_options,
+)
 from gatekey.operator.kube.settings import OperatorOptions
 
 
@@ -15,13 +20,15 @@ def parse(argv: list[str], environ: dict[str, str] | None = None) -> OperatorOpt
     def env(flag: str, default: object = None) -> object:
         return environ.get("GATEKEY_" + flag.upper().replace("-", "_"), default)
 
+    def env_list(flag: str) -> list[str]:
+        return [v for v in str(env(flag, "")).split(",") if v]
+
+    def env_flag(flag: str) -> bool:
+        return str(env(flag, "")).lower() in ("1", "true", "yes", "on")
+
     parser = argparse.ArgumentParser()
-    add_operator_options(
-        parser,
-        env,
-        lambda flag: [v for v in str(env(flag, "")).split(",") if v],
-        lambda flag: str(env(flag, "")).lower() in ("1", "true", "yes", "on"),
-    )
+    add_operator_options(parser, env, env_list, env_flag)
+    add_token_management(parser, env, env_list, env_flag)
     return operator_options(parser.parse_args(argv))
 
 
@@ -73,3 +80,14 @@ def test_environment_variables() -> None:
 def test_bad_values_name_the_flag(argv: list[str], message: str) -> None:
     with pytest.raises(FlagError, match=message.replace("(", r"\(")):
         parse(argv)
+
+
+def test_the_issuers_response_names_reach_render() -> None:
+    """The operator's render refuses a Metadata key equal to a response name the issuers
+    use: it must know those names (the chart gives both the same values)."""
+    options = parse(["--response-field-name=access_token=token"])
+    assert options.render.token_management.response.name("access_token") == "token"
+    from_env = parse([], {"GATEKEY_RESPONSE_FIELD_NAME": "token_type=kind"})
+    assert from_env.render.token_management.response.name("token_type") == "kind"
+    with pytest.raises(FlagError, match="--response-field-name 'token': expected FIELD=NAME"):
+        parse(["--response-field-name=token"])

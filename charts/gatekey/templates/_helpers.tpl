@@ -157,22 +157,7 @@ Call with a dict:
     - --slow-after={{ $values.issuer.throttle.slowAfter }}
     - --block-after={{ $values.issuer.throttle.blockAfter }}
     - --failure-window={{ $values.issuer.throttle.failureWindow }}
-    {{- with $values.issuer.tokenManagement }}
-    - --scope-on-mismatch={{ .scope.onMismatch }}
-    - --scope-when-not-requested={{ .scope.whenNotRequested }}
-    {{- if .scope.rejectWhenNoRoles }}
-    - --scope-reject-when-no-roles
-    {{- end }}
-    {{- range $field, $name := .response.fieldNames }}
-    - --response-field-name={{ $field }}={{ $name }}
-    {{- end }}
-    {{- range $field, $kept := .response.include }}
-    {{- if not $kept }}
-    - --response-omit={{ $field }}
-    {{- end }}
-    {{- end }}
-    - --expires-in-unit={{ .response.expiresInUnit }}
-    {{- end }}
+    {{- include "gatekey.tokenManagementArgs" $values | nindent 4 }}
     - --log-format={{ $values.logFormat }}
     {{- with .extraArgs }}
     {{- toYaml . | nindent 4 }}
@@ -283,4 +268,28 @@ labelled Secrets and ConfigMaps of issuer.namespaces).
 {{- if and .Values.exampleProxy.enabled (gt (int .Values.exampleProxy.replicas) 1) (not $shared) }}
 {{- fail "exampleProxy.replicas > 1 needs a shared token store: set redis.url or redis.existingSecret" }}
 {{- end }}
+{{- end }}
+
+{{/*
+The issuer-wide Token Management Settings as flags (a YAML list). The issuers and the
+operator get the same ones: the operator refuses a Credential Metadata key equal to a
+response field name the issuers use.
+*/}}
+{{- define "gatekey.tokenManagementArgs" -}}
+{{- with .issuer.tokenManagement -}}
+- --scope-on-mismatch={{ .scope.onMismatch }}
+- --scope-when-not-requested={{ .scope.whenNotRequested }}
+{{- if .scope.rejectWhenNoRoles }}
+- --scope-reject-when-no-roles
+{{- end }}
+{{- range $field, $name := .response.fieldNames }}
+- --response-field-name={{ $field }}={{ $name }}
+{{- end }}
+{{- range $field, $kept := .response.include }}
+{{- if not $kept }}
+- --response-omit={{ $field }}
+{{- end }}
+{{- end }}
+- --expires-in-unit={{ .response.expiresInUnit }}
+{{- end -}}
 {{- end }}
