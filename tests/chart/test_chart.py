@@ -463,7 +463,6 @@ def test_the_sidecar_template_says_what_is_missing(helm: Helm, tmp_path: Path) -
         ({"rbac": {"clusterWide": "yes"}}, "/rbac/clusterWide"),
         ({"issuer": {"trustedProxies": ["10.0.0.0"]}}, "/issuer/trustedProxies/0"),
         ({"issuer": {"replicas": 2}}, "issuer.replicas > 1 needs a shared token store"),
-        ({"issuer": {"workers": 4}}, "issuer.workers > 1 needs a shared token store"),
         (
             {"exampleProxy": {"enabled": True, "replicas": 2}},
             "exampleProxy.replicas > 1 needs a shared token store",
@@ -536,3 +535,12 @@ def test_notes_tell_how_to_get_a_key_and_a_token(helm: Helm, name: str, tmp_path
     assert "/auth/jwt" in notes
     assert "-d grant_type=client_credentials" in notes
     assert "<no value>" not in notes
+
+
+def test_workers_share_the_pods_sqlite_file_without_redis(helm: Helm) -> None:
+    """``--workers N`` needs no Redis: the processes of one Pod share its SQLite file."""
+    objects = helm.template({"issuer": {"workers": 4}})
+    args = args_of(objects, "issuer", "issuer")
+    assert "--workers=4" in args
+    assert "--state-dir=/var/lib/gatekey" in args
+    assert not [a for a in args if a.startswith("--store")]

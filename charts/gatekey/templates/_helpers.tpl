@@ -262,9 +262,6 @@ labelled Secrets and ConfigMaps of issuer.namespaces).
 {{- if and .Values.issuer.enabled (gt (int .Values.issuer.replicas) 1) (not $shared) }}
 {{- fail "issuer.replicas > 1 needs a shared token store: set redis.url or redis.existingSecret" }}
 {{- end }}
-{{- if and (gt (int .Values.issuer.workers) 1) (not $shared) }}
-{{- fail "issuer.workers > 1 needs a shared token store: set redis.url or redis.existingSecret" }}
-{{- end }}
 {{- if and .Values.exampleProxy.enabled (gt (int .Values.exampleProxy.replicas) 1) (not $shared) }}
 {{- fail "exampleProxy.replicas > 1 needs a shared token store: set redis.url or redis.existingSecret" }}
 {{- end }}
