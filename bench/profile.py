@@ -39,6 +39,8 @@ import issuance
 ISSUER = ("(issuer/", "/issuer/")
 """Gatekey's frames: py-spy shortens the paths of the editable install to
 ``issuer/...`` (or shows them whole with ``--full-filenames``)."""
+FRAME = ("issuer/cli.py", "issuer/serve.py")
+"""The frames under every sample (the command and the event loop's start): not a request's."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,11 @@ def report(name: str, samples: Counter[tuple[str, ...]], us_per_request: float, 
     leaves: Counter[str] = Counter()
     outside = 0
     for stack, count in samples.items():
-        ours = {short(f) for f in stack if any(mark in f for mark in ISSUER)}
+        ours = {
+            short(f)
+            for f in stack
+            if any(mark in f for mark in ISSUER) and not any(mark in f for mark in FRAME)
+        }
         for frame in ours:
             inclusive[frame] += count
         if not ours:
