@@ -29,6 +29,7 @@ was not 200 (the figures would then measure errors), 2 without wrk or nginx.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -37,12 +38,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import harness
 
 REPO = harness.BENCH_DIR.parent
-AUTHZ_GOAL = 0.6
+AUTHZ_GOAL = 0.8
+"""Issue 14: a cached JWT check at 0.8 of the GET ceiling, per server CPU-second."""
 ROUTES_GOAL = 0.9
 """Issue 13: rule matching costs at most 10% of /authz at 50 rules."""
 API_PATH = "/orders/7"
@@ -152,6 +155,34 @@ def documented_nginx_site() -> tuple[str, Callable[..., str]]:
     return NGINX_SITE, render
 
 
+@dataclass(frozen=True)
+class Target(harness.Target):
+    """A target, and the server processes whose CPU time its requests cost."""
+
+    pids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pass(harness.WrkPass):
+    """One wrk pass, and the CPU time its servers spent on it."""
+
+    server_cpu_s: float
+
+    @property
+    def per_cpu_s(self) -> float:
+        """Requests per CPU-second of the servers: what a core costs, whoever else ran."""
+        return self.requests / self.server_cpu_s if self.server_cpu_s else 0.0
+
+
+def cpu_seconds(pids: tuple[int, ...]) -> float:
+    """User + system CPU time of processes and their threads (proc(5): fields 14, 15)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 # --- the servers -----------------------------------------------------------------------
 
 
@@ -171,9 +202,9 @@ def issue_jwt(gatekey: harness.Gatekey, url: str, proxy: str = "orders", **more:
 
 def start_nginx(
     stack: ExitStack, work: Path, cores: harness.Cores, nginx: str, gatekey_port: int
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """nginx with the documented site in front of Gatekey, and the straight server; their
-    ports (auth_request, straight)."""
+    ports (auth_request, straight) and nginx's pid."""
     auth_port, straight_port, backend_port = (harness.free_port() for _ in range(3))
     site, render = documented_nginx_site()
     prefix = work / "nginx"
@@ -192,18 +223,16 @@ def start_nginx(
     main_conf = NGINX_MAIN.replace("STRAIGHT_PORT", str(straight_port))
     (prefix / "nginx.conf").write_text(main_conf.replace("BACKEND_PORT", str(backend_port)))
     argv = [nginx, "-p", f"{prefix}/", "-c", "nginx.conf", "-e", "error.log"]
-    harness.start(stack, cores.pin(cores.server, argv), work / "nginx.log", auth_port)
-    return auth_port, straight_port
+    proc = harness.start(stack, cores.pin(cores.server, argv), work / "nginx.log", auth_port)
+    return auth_port, straight_port, proc.pid
 
 
-def start_servers(
-    stack: ExitStack, work: Path, cores: harness.Cores, nginx: str
-) -> list[harness.Target]:
-    """The ceiling, ``gatekey serve`` and nginx; the four targets to load."""
+def start_servers(stack: ExitStack, work: Path, cores: harness.Cores, nginx: str) -> list[Target]:
+    """The ceiling, ``gatekey serve`` and nginx; the five targets to load."""
     gatekey = harness.Gatekey.prepare(work, MANIFESTS)
-    _, ceiling_port = harness.start_ceiling(stack, work, cores, "--nothing")
-    _, gatekey_port = gatekey.serve(stack, work, cores)
-    auth_port, straight_port = start_nginx(stack, work, cores, nginx, gatekey_port)
+    ceiling, ceiling_port = harness.start_ceiling(stack, work, cores, "--nothing")
+    issuer, gatekey_port = gatekey.serve(stack, work, cores)
+    auth_port, straight_port, nginx_pid = start_nginx(stack, work, cores, nginx, gatekey_port)
 
     base = f"http://127.0.0.1:{gatekey_port}"
     token = issue_jwt(gatekey, base)
@@ -211,20 +240,31 @@ def start_servers(
     direct = (f"Authorization: Bearer {token}", "X-Gatekey-Proxy: orders")
     # Through nginx the client sends only its token; nginx adds X-Gatekey-Proxy itself.
     client = (f"Authorization: Bearer {token}",)
-    Target = harness.Target
     return [
         Target(
             "(a) ceiling: aiohttp GET",
             f"http://127.0.0.1:{ceiling_port}/authz{ROUTED_PATH}",
             direct,
+            pids=(ceiling.pid,),
         ),
-        Target("(b) gatekey GET /authz", f"{base}/authz{ROUTED_PATH}", direct),
-        Target("(c) nginx auth_request", f"http://127.0.0.1:{auth_port}{API_PATH}", client),
-        Target("(d) nginx straight", f"http://127.0.0.1:{straight_port}{API_PATH}", client),
+        Target("(b) gatekey GET /authz", f"{base}/authz{ROUTED_PATH}", direct, pids=(issuer.pid,)),
+        Target(
+            "(c) nginx auth_request",
+            f"http://127.0.0.1:{auth_port}{API_PATH}",
+            client,
+            pids=(nginx_pid, issuer.pid),
+        ),
+        Target(
+            "(d) nginx straight",
+            f"http://127.0.0.1:{straight_port}{API_PATH}",
+            client,
+            pids=(nginx_pid,),
+        ),
         Target(
             "(e) gatekey /authz 50 rules",
             f"{base}/authz{ROUTED_PATH}",
             (f"Authorization: Bearer {routed}", "X-Gatekey-Proxy: routed"),
+            pids=(issuer.pid,),
         ),
     ]
 
@@ -238,7 +278,7 @@ def get(url: str, headers: tuple[str, ...]) -> tuple[int, dict[str, str]]:
         return exc.code, dict(exc.headers)
 
 
-def check_answers(targets: list[harness.Target]) -> None:
+def check_answers(targets: list[Target]) -> None:
     """One request by hand each: every target answers 200, Gatekey with the identity, and
     nginx's auth server really asks Gatekey (401 without a token), so that the figures
     measure what they claim to."""
@@ -258,30 +298,45 @@ def check_answers(targets: list[harness.Target]) -> None:
 
 
 def measure(
-    targets: list[harness.Target], cores: harness.Cores, load: harness.Load
-) -> dict[str, list[harness.WrkPass]]:
-    def run(target: harness.Target, seconds: int) -> harness.WrkPass:
-        return harness.run_wrk(target, cores, seconds, load.connections)
+    targets: list[Target], cores: harness.Cores, load: harness.Load
+) -> dict[str, list[Pass]]:
+    def run(target: Target, seconds: int) -> Pass:
+        try:
+            before = cpu_seconds(target.pids)
+            wrk = harness.run_wrk(target, cores, seconds, load.connections)
+            spent = cpu_seconds(target.pids) - before
+        except OSError:
+            raise harness.BenchFailure(f"{target.label}: a server process is gone") from None
+        return Pass(**asdict(wrk), server_cpu_s=spent)
 
-    return harness.measure(targets, load, run, LABEL_WIDTH)
+    return harness.measure(
+        targets, load, run, LABEL_WIDTH, lambda p: f" req/s, {p.per_cpu_s:>9,.0f} req/CPU-s"
+    )
 
 
 # --- report ----------------------------------------------------------------------------
 
 
-def print_table(passes: dict[str, list[harness.WrkPass]]) -> None:
+def print_table(passes: dict[str, list[Pass]]) -> None:
     print(
-        f"\n{'target':<{LABEL_WIDTH}} {'best req/s':>10} {'µs/req':>7} {'p50 ms':>7} {'p99 ms':>7}"
-        f" {'non-200':>8} {'sock err':>8}   all passes (req/s)"
+        f"\n{'target':<{LABEL_WIDTH}} {'best req/s':>10} {'req/CPU-s':>10} {'µs CPU':>7}"
+        f" {'p50 ms':>7} {'p99 ms':>7} {'non-200':>8} {'sock err':>8}   all passes (req/s)"
     )
     for label, runs in passes.items():
         top = harness.best(runs)
+        per_cpu = best_per_cpu(runs)
         every = " ".join(f"{p.requests_per_s:,.0f}" for p in runs)
         print(
-            f"{label:<{LABEL_WIDTH}} {top.requests_per_s:>10,.0f} {1e6 / top.requests_per_s:>7.1f}"
-            f" {top.p50_ms:>7.2f} {top.p99_ms:>7.2f} {sum(p.non_200 for p in runs):>8}"
-            f" {sum(p.socket_errors for p in runs):>8}   {every}"
+            f"{label:<{LABEL_WIDTH}} {top.requests_per_s:>10,.0f} {per_cpu:>10,.0f}"
+            f" {1e6 / per_cpu if per_cpu else 0:>7.1f} {top.p50_ms:>7.2f} {top.p99_ms:>7.2f}"
+            f" {sum(p.non_200 for p in runs):>8} {sum(p.socket_errors for p in runs):>8}   {every}"
         )
+    print("(req/CPU-s: requests per CPU-second of the target's servers; (c) counts nginx and")
+    print(" Gatekey, (d) nginx alone; the best pass of each)")
+
+
+def best_per_cpu(runs: list[Pass]) -> float:
+    return max(p.per_cpu_s for p in runs)
 
 
 RATIOS = (
@@ -293,21 +348,24 @@ RATIOS = (
 """Label, numerator and denominator (indexes of the targets), goal."""
 
 
-def print_ratios(passes: dict[str, list[harness.WrkPass]]) -> None:
-    """Best over best, and each round's own ratio: passes of one round ran within seconds
-    of each other, so a round's ratio is the least disturbed by the machine's drift."""
+def print_ratios(passes: dict[str, list[Pass]]) -> None:
+    """Best over best (req/s and req/CPU-s), and each round's own req/s ratio: passes of
+    one round ran within seconds of each other, so a round's ratio is the least disturbed
+    by the machine's drift. The goals are read per CPU-second, which another process
+    taking part of the servers' core hardly moves."""
     runs = list(passes.values())
     tops = [harness.best(r).requests_per_s for r in runs]
-    print(f"\n{'ratio':<44} {'best':>6} {'goal':>8}          per round")
+    cpus = [best_per_cpu(r) for r in runs]
+    print(f"\n{'ratio':<44} {'req/s':>6} {'req/CPU-s':>9} {'goal':>8}          per round (req/s)")
     for label, num, den, goal in RATIOS:
-        value = tops[num] / tops[den]
+        value, by_cpu = tops[num] / tops[den], cpus[num] / (cpus[den] or 1)
         rounds = " ".join(
             f"{n.requests_per_s / d.requests_per_s:.2f}"
             for n, d in zip(runs[num], runs[den], strict=True)
         )
         target = f">= {goal}" if goal else ""
-        verdict = ("met" if value >= goal else "missed") if goal else ""
-        print(f"{label:<44} {value:>6.2f} {target:>8} {verdict:>8}   {rounds}")
+        verdict = ("met" if by_cpu >= goal else "missed") if goal else ""
+        print(f"{label:<44} {value:>6.2f} {by_cpu:>9.2f} {target:>8} {verdict:>8}   {rounds}")
 
 
 # --- main ------------------------------------------------------------------------------

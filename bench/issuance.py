@@ -199,7 +199,7 @@ def sign_figures() -> dict[str, float]:
             lambda: private_key.sign(signing_input, ecdsa)
         ),
         "compact JWS by hand (JSON + base64url + sign)": best_us_per_call(by_hand),
-        "gatekey JwtSigner.sign (PyJWT)": best_us_per_call(
+        "gatekey JwtSigner.sign (CompactSigner)": best_us_per_call(
             lambda: signer.sign(claims, key, "default")
         ),
     }

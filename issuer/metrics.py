@@ -1,13 +1,85 @@
-"""Prometheus metrics (prometheus-client): requests and outcomes, latency, snapshot reloads."""
+"""Prometheus metrics: requests and outcomes, latency, snapshot reloads.
 
-from typing import Any
+The per-request metrics are plain counters (dictionary entries and a list of bucket
+counts) turned into Prometheus families only when ``/metrics`` is scraped: counting a
+request costs a few dictionary operations instead of prometheus-client's label look-up,
+lock and bucket search per metric (docs/performance.md). The exposition is
+prometheus-client's, with the same names, labels, ``_created`` samples and buckets as
+its ``Counter`` and ``Histogram``. Rare events (reloads) keep prometheus-client's own
+metric objects.
+"""
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.samples import Sample
 
 from gatekey.issuer.audit import AuditEntry
 from gatekey.issuer.grants import METRIC_LABELS as KNOWN_GRANTS
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BUCKETS_MS = tuple(b * 1000 for b in LATENCY_BUCKETS)
+"""The bounds in milliseconds, the unit of the audit line's ``duration_ms``."""
+_LE = (*(repr(float(b)) for b in LATENCY_BUCKETS), "+Inf")
+
+REQUESTS = "gatekey_requests"
+REQUESTS_HELP = "Requests by endpoint, grant and outcome (ok or the OAuth error code)."
+LATENCY = "gatekey_request_duration_seconds"
+LATENCY_HELP = "Time to answer, by endpoint."
+PREVIOUS = "gatekey_previous_secret_uses"
+PREVIOUS_HELP = (
+    "Requests authenticated with a client's previous secret (after a rotation), "
+    "by endpoint: once it stays flat, every replica has switched."
+)
+
+
+class _Latency:
+    """One endpoint's histogram: a count per bucket (not cumulative), the sum, the start."""
+
+    __slots__ = ("counts", "created", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+        self.created = time.time()
+
+
+class _RequestCollector:
+    """Renders the plain counters as Prometheus families at scrape time."""
+
+    def __init__(self, metrics: "Metrics") -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._metrics
+        requests = CounterMetricFamily(
+            REQUESTS, REQUESTS_HELP, labels=("endpoint", "grant", "outcome")
+        )
+        for labels, count in list(m.counts.items()):
+            requests.add_metric(labels, count, m.created[labels])
+        yield requests
+        latency = HistogramMetricFamily(LATENCY, LATENCY_HELP, labels=("endpoint",))
+        for endpoint, hist in list(m.latencies.items()):
+            cumulative, buckets = 0, []
+            for le, count in zip(_LE, hist.counts, strict=True):
+                cumulative += count
+                buckets.append((le, float(cumulative)))
+            latency.add_metric((endpoint,), buckets, hist.total)
+            latency.samples.append(
+                Sample(LATENCY + "_created", {"endpoint": endpoint}, hist.created)
+            )
+        yield latency
+        previous = CounterMetricFamily(PREVIOUS, PREVIOUS_HELP, labels=("endpoint",))
+        for (endpoint,), count in list(m.previous.items()):
+            previous.add_metric((endpoint,), count, m.created[("previous", endpoint)])
+        yield previous
 
 
 class Metrics:
@@ -15,19 +87,13 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "gatekey_requests_total",
-            "Requests by endpoint, grant and outcome (ok or the OAuth error code).",
-            ["endpoint", "grant", "outcome"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "gatekey_request_duration_seconds",
-            "Time to answer, by endpoint.",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.counts: dict[tuple[str, str, str], int] = {}
+        """``(endpoint, grant, outcome)`` -> requests."""
+        self.latencies: dict[str, _Latency] = {}
+        self.previous: dict[tuple[str], int] = {}
+        self.created: dict[tuple[str, ...], float] = {}
+        """When each label set was first counted (the ``_created`` samples)."""
+        self.registry.register(_RequestCollector(self))
         self.reloads = Counter(
             "gatekey_snapshot_reloads_total",
             "Configuration reloads by result.",
@@ -39,25 +105,37 @@ class Metrics:
             "Objects left out of the current configuration because they are malformed.",
             registry=self.registry,
         )
-        self.previous_secrets = Counter(
-            "gatekey_previous_secret_uses_total",
-            "Requests authenticated with a client's previous secret (after a rotation), "
-            "by endpoint: once it stays flat, every replica has switched.",
-            ["endpoint"],
-            registry=self.registry,
-        )
-        self._counters: dict[tuple[str, str, str], Any] = {}
-        self._latencies: dict[str, Any] = {}
+
+    def count(self, endpoint: str, grant: str, outcome: str) -> None:
+        """Count one request."""
+        labels = (endpoint, grant, outcome)
+        counts = self.counts
+        if labels in counts:
+            counts[labels] += 1
+        else:
+            self.created[labels] = time.time()
+            counts[labels] = 1
 
     def observe(self, entry: AuditEntry) -> None:
         """Count one audited request. Grant names from clients are bounded to known ones."""
-        grant = (
-            entry.grant if entry.grant in KNOWN_GRANTS else ("" if entry.grant is None else "other")
-        )
-        self.requests.labels(entry.endpoint, grant, entry.error or "ok").inc()
-        self.latency.labels(entry.endpoint).observe(entry.duration_ms / 1000)
+        grant = entry.grant
+        if grant not in KNOWN_GRANTS:
+            grant = "" if grant is None else "other"
+        endpoint = entry.endpoint
+        self.count(endpoint, grant, entry.error or "ok")
+        hist = self.latencies.get(endpoint)
+        if hist is None:
+            hist = self.latencies[endpoint] = _Latency()
+        duration = entry.duration_ms
+        # Prometheus buckets are "less than or equal": the first bound >= the value.
+        hist.counts[bisect_left(_BUCKETS_MS, duration)] += 1
+        hist.total += duration / 1000
         if entry.secret == "previous":
-            self.previous_secrets.labels(entry.endpoint).inc()
+            key = (endpoint,)
+            if key not in self.previous:
+                self.created[("previous", endpoint)] = time.time()
+                self.previous[key] = 0
+            self.previous[key] += 1
 
     def reloaded(self, ok: bool, skipped: int) -> None:
         self.reloads.labels("ok" if ok else "error").inc()

@@ -1,8 +1,9 @@
 """Per-route decisions for ``/authz``: normalise the request path, match the rules (pure).
 
-Rules are compiled once per snapshot (:func:`compile_routes`) into one regular
-expression per HTTP method, the rules in order as its alternatives: a request costs
-a normalisation and one regex match, whatever the number of rules.
+Rules are compiled once per snapshot (:func:`compile_routes`): each rule's paths into a
+regular expression, and the rules into a tree of the literal path segments they start
+with, so that a request tries only the rules whose literal prefix its path has, in rule
+order, the first that matches deciding. Decisions are remembered per policy (bounded).
 
 Normalisation is what keeps ``/admin/../admin``, ``//admin``, ``/ADMIN``,
 ``/%61dmin`` and ``/admin/`` from slipping past a rule for ``/admin``: the query
@@ -16,7 +17,7 @@ refused rather than guessed at.
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote
 
@@ -74,6 +75,10 @@ class _Rule:
     claims: tuple[tuple[str, str], ...]
     refusal: Decision
     """The decision when the token does not meet the rule, naming the scopes it asks for."""
+    methods: frozenset[str] = frozenset()
+    """The methods it applies to; empty: every method."""
+    path: re.Pattern[str] = re.compile(".*")
+    """Its paths, over normal forms with the root written as ""."""
 
     def met_by(self, scope: frozenset[str], claims: Callable[[], Mapping[str, str]]) -> bool:
         if not self.all_of <= scope or (self.any_of and self.any_of.isdisjoint(scope)):
@@ -84,17 +89,33 @@ class _Rule:
         return all(held.get(key) == value for key, value in self.claims)
 
 
+@dataclass(slots=True)
+class _Node:
+    """A literal path segment: the rules whose literal prefix ends here, and what follows."""
+
+    rules: list[int]
+    children: dict[str, "_Node"]
+
+
+CACHE_SIZE = 4096
+"""Decisions remembered per policy; the table is emptied when full (paths come from
+clients, so it must stay bounded)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledRoutes:
     """A policy's rules, ready to match normalised paths."""
 
     rules: tuple[_Rule, ...]
-    by_method: dict[str, re.Pattern[str]]
-    """Per method named by some rule: the paths of the rules that apply to it, in order,
-    as alternatives ``(?P<r3>...)``; the first that matches the whole path is the rule."""
-    other_methods: re.Pattern[str]
-    """The same for any other method (only the rules without ``methods``)."""
+    root: _Node
+    """Literal-prefix dispatch: each rule sits at the node of the whole path segments its
+    pattern starts with (``/api/v1/orders/*`` under ``api`` / ``v1`` / ``orders``). A
+    request only tries the rules on the nodes its own segments lead through, in rule
+    order: with many rules under distinct prefixes, most are never tried."""
     default: Action
+    cache: dict[tuple[str, str, tuple[str, ...]], Decision] = field(compare=False)
+    """``(method, request target, token scope)`` -> decision, for decisions that did not
+    read Credential Metadata (those depend on the client, and are not remembered)."""
 
     def decide(
         self,
@@ -108,42 +129,99 @@ class CompiledRoutes:
         gives the client's Credential Metadata, asked for only by a rule that needs it."""
         if path is None:
             return ALLOW if not self.rules and self.default == "Allow" else DENY
-        pattern = self.by_method.get(method, self.other_methods)
-        # The root is the empty sequence of segments, so that "/**" and prefix "/" cover it.
-        found = pattern.fullmatch("" if path == "/" else path)
-        if found is None or found.lastgroup is None:
+        rule = self._first_match(method, path)
+        if rule is None:
             return ALLOW if self.default == "Allow" else DENY
-        rule = self.rules[int(found.lastgroup[1:])]
         if rule.action == "Deny":
             return DENY
         if rule.met_by(scope, claims):
             return ALLOW
         return rule.refusal
 
+    def decide_request(
+        self,
+        method: str,
+        target: str | None,
+        scope: tuple[str, ...],
+        claims: Callable[[], Mapping[str, str]],
+    ) -> Decision:
+        """:meth:`decide` for a raw request target (path and query as sent), remembered:
+        a client repeating a request costs one look-up."""
+        key = (method, target or "", scope) if target is not None else None
+        if key is not None:
+            found = self.cache.get(key)
+            if found is not None:
+                return found
+        read: list[bool] = []
 
-NEVER = re.compile(r"(?!)")
+        def reading() -> Mapping[str, str]:
+            read.append(True)
+            return claims()
+
+        path = None if target is None else normalise_path(target)
+        decision = self.decide(method, path, frozenset(scope), reading)
+        if key is not None and not read:
+            if len(self.cache) >= CACHE_SIZE:
+                self.cache.clear()
+            self.cache[key] = decision
+        return decision
+
+    def _first_match(self, method: str, path: str) -> _Rule | None:
+        """The first rule, in order, whose methods and path match."""
+        node = self.root
+        candidates = list(node.rules)
+        deeper = False
+        for segment in path.split("/")[1:]:
+            found = node.children.get(segment)
+            if found is None:
+                break
+            node = found
+            if node.rules:
+                candidates += node.rules
+                deeper = True
+        if deeper:
+            candidates.sort()
+        # The root is the empty sequence of segments, so that "/**" and prefix "/" cover it.
+        matchable = "" if path == "/" else path
+        for index in candidates:
+            rule = self.rules[index]
+            if (not rule.methods or method in rule.methods) and rule.path.fullmatch(matchable):
+                return rule
+        return None
 
 
 def compile_routes(routes: Routes) -> CompiledRoutes:
     """Compile ``routes`` once (per snapshot)."""
-    paths = [_path_regex(rule) for rule in routes.rules]
-    methods = {m for rule in routes.rules for m in rule.methods}
-
-    def alternatives(applies: list[bool]) -> re.Pattern[str]:
-        parts = [
-            f"(?P<r{i}>{p})" for i, (p, ok) in enumerate(zip(paths, applies, strict=True)) if ok
-        ]
-        return re.compile("|".join(parts)) if parts else NEVER
-
+    root = _Node([], {})
+    for index, rule in enumerate(routes.rules):
+        node = root
+        for segment in _literal_segments(rule):
+            node = node.children.setdefault(segment, _Node([], {}))
+        node.rules.append(index)
     return CompiledRoutes(
         rules=tuple(_rule(rule) for rule in routes.rules),
-        by_method={
-            m: alternatives([not r.methods or m in r.methods for r in routes.rules])
-            for m in methods
-        },
-        other_methods=alternatives([not r.methods for r in routes.rules]),
+        root=root,
         default=routes.default,
+        cache={},
     )
+
+
+def _literal_segments(rule: RouteRule) -> list[str]:
+    """The whole, literal path segments every path the rule matches starts with."""
+    path = rule.path
+    if path is None:
+        return []
+    if path.glob is not None:
+        segments = []
+        for segment in (s for s in path.glob.lower().split("/") if s):
+            if "*" in segment or "?" in segment:
+                break
+            segments.append(segment)
+        return segments
+    literal = _pattern_path(path.exact if path.exact is not None else path.prefix or "/")
+    if normalise_path(literal) != literal:
+        return []  # not a normal form: tried for every path, as its regex decides
+    return [s for s in literal.split("/") if s]
 
 
 def _rule(rule: RouteRule) -> _Rule:
@@ -154,6 +232,8 @@ def _rule(rule: RouteRule) -> _Rule:
         any_of=frozenset(require.any_of),
         claims=tuple(sorted(require.claims.items())),
         refusal=Decision(False, tuple(sorted(require.scopes))),
+        methods=frozenset(rule.methods),
+        path=re.compile(_path_regex(rule)),
     )
 
 

@@ -108,6 +108,8 @@ class Throttle:
 
     def check(self, attempt: Attempt, now: float) -> None:
         """Raise :class:`TooManyAttempts` if the attempt is blocked at ``now``."""
+        if not self._blocked:  # the usual case: no key to build
+            return
         for key in attempt.blocking:
             until = self._blocked.get(key)
             if until is None:
@@ -147,6 +149,8 @@ class Throttle:
     async def succeeded(self, attempt: Attempt) -> None:
         """Forget the failures of the attempt's per-address client and user keys that this
         replica saw failing (the address key stays: it counts guessed ids)."""
+        if not self._failing:
+            return
         for key in attempt.blocking:
             if key in self._failing and not key.startswith("addr:"):
                 self._failing.discard(key)

@@ -22,7 +22,7 @@ from gatekey.issuer.dpop import InvalidProof
 from gatekey.issuer.http.dpop import checked, dpop_challenge, proof_of
 from gatekey.issuer.http.responses import bearer_challenge
 from gatekey.issuer.proxies import ProxyName, home_namespace, parse_proxy
-from gatekey.issuer.routes import CompiledRoutes, normalise_path
+from gatekey.issuer.routes import CompiledRoutes
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.snapshot import Snapshot
@@ -35,15 +35,17 @@ ROLES_HEADER = "X-Authenticated-UserRoles"
 CLIENT_HEADER = "X-Authenticated-ClientId"
 REALM = bearer_challenge()
 AUTHZ_PREFIX = "/authz/"
+_STATUS = {status: str(status) for status in range(100, 600)}
+"""The metric label of each status, made once."""
 
 
 def authz_handler(runtime: Runtime) -> Handler:
     """The forward-auth check."""
-    counter = runtime.metrics.requests
+    count = runtime.metrics.count
 
     async def handle(request: web.Request) -> web.StreamResponse:
         response = await _check(request)
-        counter.labels("/authz", "", str(response.status)).inc()
+        count("/authz", "", _STATUS[response.status])
         return response
 
     settings = runtime.settings
@@ -85,9 +87,8 @@ def authz_handler(runtime: Runtime) -> Handler:
         routes = _routes_for(verified, proxy, snapshot)
         if routes is not None:
             method, raw_path = _original_request(request, settings, sidecar=sidecar is not None)
-            path = None if raw_path is None else normalise_path(raw_path)
-            decision = routes.decide(
-                method, path, frozenset(verified.scope), lambda: _claims(verified, snapshot)
+            decision = routes.decide_request(
+                method, raw_path, verified.scope, lambda: _claims(verified, snapshot)
             )
             if not decision.allowed:
                 scope = " ".join(decision.required) or None

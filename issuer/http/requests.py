@@ -34,6 +34,10 @@ async def read_form(request: web.Request, settings: IssuerSettings) -> dict[str,
     limit = settings.max_body_bytes
     if (request.content_length or 0) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
+    if request.content.is_eof():
+        # The whole body came with the head (a token request usually fits one packet):
+        # reading cannot wait, so no timer is armed (it costs more than the read).
+        return parse_params(await request.read())
     try:
         async with asyncio.timeout(settings.body_timeout):
             body = await request.read()

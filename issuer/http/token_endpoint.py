@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from gatekey.issuer import audit
 from gatekey.issuer.clients import authenticate, policy_for_url_parameters
+from gatekey.issuer.clock import instant
 from gatekey.issuer.domain import Client, GrantContext
 from gatekey.issuer.dpop import InvalidProof
 from gatekey.issuer.errors import InvalidDPoPProof, InvalidRequest, UnsupportedGrantType
@@ -62,20 +63,20 @@ async def _issue(
         token_type=endpoint.type,
         path=endpoint.path,
     )
-    ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password)
+    at = instant(now)
     if request.method == "GET":
-        policy = policy_for_url_parameters(snapshot, endpoint, presented.client_id, ctx.instant)
+        policy = policy_for_url_parameters(snapshot, endpoint, presented.client_id, at)
         if policy is None or not policy.spec.allow_url_parameters:
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
     if grant_type is None:
         raise InvalidRequest("grant_type is required")
     if rules is None or rules.decide is None:
         raise UnsupportedGrantType(f"grant type {grant_type} is not supported")
-    client = authenticate(
-        snapshot, endpoint, presented, grant_type, ctx.instant, params.get("resource")
-    )
+    client = authenticate(snapshot, endpoint, presented, grant_type, at, params.get("resource"))
     entry.secret = client.secret
-    ctx = replace(ctx, dpop_jkt=await _proven_key(runtime, request, client, now))
+    jkt = await _proven_key(runtime, request, client, now)
+    # Made once, with the proven key: ``dataclasses.replace`` costs a second construction.
+    ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password, jkt)
     grant = await rules.decide(client, ctx)
     if grant.jkt is None and ctx.dpop_jkt and client.policy.token.binding != "None":
         grant = replace(grant, jkt=ctx.dpop_jkt)

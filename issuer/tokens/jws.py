@@ -6,13 +6,13 @@ algorithm look-ups) is done once per key here. Verification stays with PyJWT,
 and the tests verify every algorithm with jwcrypto, an independent library.
 """
 
-import base64
+import binascii
 import hashlib
 import hmac
-import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -27,9 +27,13 @@ _HMAC = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha5
 Sign = Callable[[bytes], bytes]
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def b64url(data: bytes) -> bytes:
-    """base64url without padding (RFC 7515 §2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """base64url without padding (RFC 7515 §2); ``binascii`` straight, without the two
+    Python calls ``base64.urlsafe_b64encode`` adds."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 class CompactSigner:
@@ -37,12 +41,12 @@ class CompactSigner:
     chosen once (RFC 7518 §3: ES* as raw R||S, RS* PKCS#1 v1.5, PS* PSS, HS* HMAC)."""
 
     def __init__(self, alg: str, key: Any, header: dict[str, str]) -> None:
-        self._prefix = b64url(json.dumps({"alg": alg, **header}, separators=(",", ":")).encode())
+        self._prefix = b64url(orjson.dumps({"alg": alg, **header})) + b"."
         self._sign = _signer(alg, key)
 
     def sign(self, claims: dict[str, Any]) -> str:
-        payload = b64url(json.dumps(claims, separators=(",", ":")).encode())
-        signing_input = self._prefix + b"." + payload
+        # orjson: the claims' JSON in a tenth of json.dumps's time (docs/performance.md).
+        signing_input = self._prefix + b64url(orjson.dumps(claims))
         return (signing_input + b"." + b64url(self._sign(signing_input))).decode()
 
 

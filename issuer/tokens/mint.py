@@ -4,14 +4,17 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from gatekey.issuer.clock import instant
 from gatekey.issuer.domain import Chain, Grant, GrantContext
 from gatekey.issuer.errors import ServerError
 from gatekey.issuer.grants.refresh_token import rotate
-from gatekey.issuer.store.base import ChainJwt, TokenRecord
+from gatekey.issuer.snapshot import Snapshot
+from gatekey.issuer.store.base import ChainJwt, TokenKind, TokenRecord
 from gatekey.issuer.tokens.jwt_signer import JwtSigner
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX, new_id, new_token
 from gatekey.issuer.tokens.response import token_response
 from gatekey.operator.model import duration_seconds
+from gatekey.operator.signing_keys import SigningKey
 
 
 @dataclass(frozen=True)
@@ -31,57 +34,64 @@ class Minter:
         self.issuer_url = issuer_url.rstrip("/")
         self.signer = signer or JwtSigner()
         self.omit_empty_scope = omit_empty_scope
+        self._keys = _ActiveKeys()
 
     async def mint(self, grant: Grant, ctx: GrantContext, *, refresh: bool = True) -> Minted:
         """Sign or store the access token (and a refresh token when the settings and
         ``refresh`` allow), then shape the response."""
         client = grant.client
         settings = client.token
+        endpoint = client.endpoint
         iat = int(ctx.now)
         ttl = None if settings.immortal else settings.ttl_seconds
-        chain = grant.chain or Chain(new_id(), ctx.now, 0)
-        grant_key = _grant_key(grant)
-        records: list[TokenRecord] = []
-
-        def record(digest: str, kind: str, expires_at: float | None) -> TokenRecord:
-            return TokenRecord(
-                digest=digest,
-                kind="refresh" if kind == "refresh" else "access",
-                chain_id=chain.chain_id,
-                grant_key=grant_key,
-                client_id=client.client_id,
-                subject=grant.subject,
-                username=grant.username,
-                scope=grant.scope,
-                audience=grant.audience,
-                token_type=client.endpoint.type,
-                management=client.endpoint.management,
-                issued_at=ctx.now,
-                expires_at=expires_at,
-                chain_started_at=chain.started_at,
-                refresh_count=chain.refresh_count,
-                namespace=client.policy.namespace,
-                jkt=grant.jkt or "",
-            )
-
-        jti = None
         expires_at = None if ttl is None else iat + ttl
-        if client.endpoint.type == "JWT":
-            jti = new_id()
-            access = self._jwt(grant, ctx, iat, ttl, jti)
-        else:
-            access, digest = new_token(ACCESS_PREFIX)
-            records.append(record(digest, "access", expires_at))
-        refresh_token = None
+        refreshable = refresh and settings.refreshable
+        jti = None
+        records: list[TokenRecord] = []
         jwts: list[ChainJwt] = []
-        if refresh and settings.refreshable:
-            refresh_token, digest = new_token(REFRESH_PREFIX)
-            window = duration_seconds(settings.refresh.ttl)
-            records.append(record(digest, "refresh", chain.started_at + window))
-            if jti is not None:  # revoking the chain must reach this JWT too
-                jwts.append(ChainJwt(jti, chain.chain_id, expires_at))
-        if settings.revoke_previous and client.endpoint.type == "OAuth2" and grant.chain is None:
-            await ctx.store.revoke_grant(grant_key)
+        if endpoint.type == "JWT":
+            jti = new_id()
+            access = self._jwt(grant, ctx, iat, expires_at, jti)
+            opaque_digest = None
+        else:
+            access, opaque_digest = new_token(ACCESS_PREFIX)
+        refresh_token = None
+        # The chain and the grant key only matter to stored tokens (a bare JWT has none).
+        if opaque_digest is not None or refreshable or settings.revoke_previous:
+            chain = grant.chain or Chain(new_id(), ctx.now, 0)
+            grant_key = _grant_key(grant)
+
+            def record(digest: str, kind: TokenKind, until: float | None) -> TokenRecord:
+                return TokenRecord(
+                    digest=digest,
+                    kind=kind,
+                    chain_id=chain.chain_id,
+                    grant_key=grant_key,
+                    client_id=client.client_id,
+                    subject=grant.subject,
+                    username=grant.username,
+                    scope=grant.scope,
+                    audience=grant.audience,
+                    token_type=endpoint.type,
+                    management=endpoint.management,
+                    issued_at=ctx.now,
+                    expires_at=until,
+                    chain_started_at=chain.started_at,
+                    refresh_count=chain.refresh_count,
+                    namespace=client.policy.namespace,
+                    jkt=grant.jkt or "",
+                )
+
+            if opaque_digest is not None:
+                records.append(record(opaque_digest, "access", expires_at))
+            if refreshable:
+                refresh_token, digest = new_token(REFRESH_PREFIX)
+                window = duration_seconds(settings.refresh.ttl)
+                records.append(record(digest, "refresh", chain.started_at + window))
+                if jti is not None:  # revoking the chain must reach this JWT too
+                    jwts.append(ChainJwt(jti, chain.chain_id, expires_at))
+            if settings.revoke_previous and endpoint.type == "OAuth2" and grant.chain is None:
+                await ctx.store.revoke_grant(grant_key)
         if grant.chain is not None and grant.chain.rotates is not None:
             # The old refresh token is used up here, in the same step that stores its
             # successors: if another request used it first, or the chain was revoked
@@ -101,31 +111,57 @@ class Minter:
         )
         return Minted(body, jti)
 
-    def _jwt(self, grant: Grant, ctx: GrantContext, iat: int, ttl: int | None, jti: str) -> str:
+    def _jwt(self, grant: Grant, ctx: GrantContext, iat: int, exp: int | None, jti: str) -> str:
         client = grant.client
         policy = client.policy
-        key = ctx.snapshot.signing_key(policy.namespace, policy.token.algorithm, ctx.instant)
+        key = self._keys.active(ctx.snapshot, policy.namespace, policy.token.algorithm, ctx.now)
         if key is None:
             raise ServerError("the issuer has no signing key for this policy")
-        claims: dict[str, Any] = {}
-        if client.credential is not None:
-            claims |= {c.jwt_name: c.value for c in client.credential.claims if c.in_jwt}
-        claims |= {
-            "iss": self.issuer_url + client.endpoint.base,
-            "sub": grant.subject,
-            "aud": list(grant.audience),
-            "client_id": client.client_id,
-            "iat": iat,
-            "nbf": iat,
-            "jti": jti,
-        }
-        if ttl is not None:
-            claims["exp"] = iat + ttl
+        credential = client.credential
+        claims: dict[str, Any] = (
+            {c.jwt_name: c.value for c in credential.claims if c.in_jwt}
+            if credential is not None and credential.claims
+            else {}
+        )
+        claims["iss"] = self.issuer_url + client.endpoint.base
+        claims["sub"] = grant.subject
+        claims["aud"] = grant.audience
+        claims["client_id"] = client.client_id
+        claims["iat"] = iat
+        claims["nbf"] = iat
+        claims["jti"] = jti
+        if exp is not None:
+            claims["exp"] = exp
         if grant.scope:  # RFC 9068 §2.2.3: no empty scope claim
             claims["scope"] = " ".join(grant.scope)
         if grant.jkt:
             claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
         return self.signer.sign(claims, key, policy.namespace)
+
+
+class _ActiveKeys:
+    """The signing key in force per namespace and algorithm, remembered for the time it
+    stays in force: until a newer key's ``notBefore`` (or a new snapshot). Choosing it
+    compares datetimes over every key of the namespace; this is one look-up and a float
+    comparison."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._found: dict[tuple[str, str], tuple[SigningKey | None, float, float]] = {}
+
+    def active(self, snapshot: Snapshot, namespace: str, alg: str, now: float) -> SigningKey | None:
+        if snapshot is not self._snapshot:
+            self._snapshot, self._found = snapshot, {}
+        slot = (namespace, alg)
+        found = self._found.get(slot)
+        if found is not None and found[1] <= now < found[2]:
+            return found[0]
+        keys = [k for k in snapshot.signing_keys.get(namespace, ()) if k.alg == alg]
+        key = snapshot.signing_key(namespace, alg, instant(now))
+        since = key.not_before.timestamp() if key is not None else float("-inf")
+        later = [k.not_before.timestamp() for k in keys if k.not_before.timestamp() > now]
+        self._found[slot] = (key, since, min(later, default=float("inf")))
+        return key
 
 
 def _grant_key(grant: Grant) -> str:

@@ -3,8 +3,10 @@
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from gatekey.issuer.routes import compile_routes, normalise_path
+from gatekey.issuer.routes import CACHE_SIZE, compile_routes, normalise_path
 from gatekey.operator.model.routes import Routes
 
 
@@ -136,3 +138,71 @@ def test_an_unknown_path_is_refused_when_any_rule_exists():
 def test_bad_rules_are_refused_at_validation(rule, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         Routes.model_validate({"rules": [rule]})
+
+
+# --- literal-prefix dispatch and the decision cache (issue 13.4) ---------------------
+
+SEGMENTS = ["a", "B", "ab"]
+"""Few, so that rule patterns and request paths share prefixes often."""
+PATTERNS = st.lists(st.sampled_from([*SEGMENTS, "*", "**", "a?", "b*"]), max_size=3)
+PATHS = st.lists(st.sampled_from([*SEGMENTS, "b", ".."]), max_size=4)
+
+
+@st.composite
+def rule_sets(draw):
+    rules = []
+    for _ in range(draw(st.integers(0, 8))):
+        kind = draw(st.sampled_from(["exact", "prefix", "glob", None]))
+        segments = draw(PATTERNS)
+        if kind != "glob":
+            segments = [s for s in segments if "*" not in s and "?" not in s]
+        rule = {
+            "action": draw(st.sampled_from(["Allow", "Deny"])),
+            "methods": draw(st.sampled_from([[], ["GET"], ["POST", "GET"]])),
+        }
+        if kind is not None:
+            rule["path"] = {kind: "/" + "/".join(segments)}
+        rules.append(rule)
+    return rules
+
+
+@settings(max_examples=500, deadline=None)
+@given(rule_sets(), PATHS, st.sampled_from(["GET", "POST", "PUT"]))
+def test_dispatch_picks_the_first_matching_rule_like_trying_every_rule(rules, path, method):
+    """The tree only skips rules that cannot match: the decision is the one trying every
+    rule in order gives."""
+    compiled = routes(*rules, default="Deny")
+    normal = normalise_path("/" + "/".join(path))
+    matchable = "" if normal == "/" else normal
+    expected = next(
+        (
+            r
+            for r in compiled.rules
+            if (not r.methods or method in r.methods) and r.path.fullmatch(matchable)
+        ),
+        None,
+    )
+    assert compiled._first_match(method, normal) is expected
+
+
+def test_remembered_decisions_are_per_scope_and_target():
+    compiled = routes(ADMIN, default="Deny")
+    assert not compiled.decide_request("GET", "/admin", (), dict).allowed
+    assert compiled.decide_request("GET", "/admin", ("admin",), dict).allowed
+    assert not compiled.decide_request("GET", "/ADMIN/../admin", (), dict).allowed
+    assert not compiled.decide_request("GET", "/elsewhere", ("admin",), dict).allowed
+    assert len(compiled.cache) == 4
+
+
+def test_decisions_that_read_credential_metadata_are_not_remembered():
+    compiled = routes({"require": {"claims": {"tier": "gold"}}}, default="Deny")
+    assert compiled.decide_request("GET", "/x", (), lambda: {"tier": "gold"}).allowed
+    assert not compiled.decide_request("GET", "/x", (), lambda: {"tier": "silver"}).allowed
+    assert compiled.cache == {}
+
+
+def test_the_decision_cache_stays_bounded():
+    compiled = routes(ADMIN)
+    for i in range(CACHE_SIZE + 10):
+        compiled.decide_request("GET", f"/p{i}", (), dict)
+    assert len(compiled.cache) <= CACHE_SIZE
