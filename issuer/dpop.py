@@ -59,10 +59,9 @@ def check_proof(
     if len(proof) > MAX_PROOF_BYTES:
         raise InvalidProof("the DPoP proof is too large")
     try:
-        compact = jose.parse(proof)
+        header = jose.header(proof)
     except jose.Malformed:
         raise InvalidProof("the DPoP proof is not a JWT") from None
-    header = compact.header
     if header.get("typ") != PROOF_TYP:
         raise InvalidProof("the DPoP proof's typ is not dpop+jwt")
     alg = header.get("alg")
@@ -71,8 +70,7 @@ def check_proof(
     jwk = header.get("jwk")
     if not isinstance(jwk, dict) or _PRIVATE_MEMBERS & jwk.keys():
         raise InvalidProof("the DPoP proof's jwk is missing or not a public key")
-    key = _verified_key(compact, jwk, str(alg))
-    claims = compact.claims
+    key, claims = _verified(proof, jwk, str(alg))
     jti, htm, htu, iat = (claims.get(k) for k in ("jti", "htm", "htu", "iat"))
     if not isinstance(jti, str) or not 0 < len(jti) <= 256:
         raise InvalidProof("the DPoP proof has no usable jti")
@@ -103,15 +101,17 @@ def token_hash(access_token: str) -> str:
     return _b64(hashlib.sha256(access_token.encode()).digest())
 
 
-def _verified_key(compact: jose.Compact, jwk: dict[str, Any], alg: str) -> JWK:
-    """The proof's own key, if it made the signature (§4.3 items 6-7)."""
+def _verified(proof: str, jwk: dict[str, Any], alg: str) -> tuple[JWK, dict[str, Any]]:
+    """The proof's own key and its claims, if that key made the signature (§4.3 items
+    6-7); a payload that is no JSON object is refused the same way."""
     try:
         key = jose.load_key(jwk)
-    except ValueError:
+        compact = jose.parse(proof)
+    except ValueError:  # jose.Malformed is one
         raise InvalidProof("the DPoP proof's signature does not check out") from None
     if not jose.verifies(compact, alg, key):
         raise InvalidProof("the DPoP proof's signature does not check out")
-    return key
+    return key, compact.claims
 
 
 def _request_url(url: str) -> tuple[str, str, str]:

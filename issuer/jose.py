@@ -55,11 +55,16 @@ def parse(token: str) -> Compact:
 
 
 def load_key(jwk: Mapping[str, Any]) -> JWK:
-    """A JWK as jwcrypto loads it (RFC 7517 §4); ``ValueError`` if it cannot."""
+    """A JWK as jwcrypto loads it (RFC 7517 §4); ``ValueError`` if it cannot.
+
+    The key object is built now (jwcrypto builds it lazily), so that a point off its
+    curve is refused here, once, and the object is cached with the JWK."""
     try:
-        return JWK(**jwk)
+        key = JWK(**jwk)
+        key.get_op_key("verify")
     except (JWException, ValueError, TypeError, KeyError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
+    return key
 
 
 def verifies(compact: Compact, alg: str, key: JWK) -> bool:
