@@ -9,13 +9,13 @@ needs the store (the caller remembers ``(jkt, jti)`` until the proof expires).
 
 import base64
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
+from jwcrypto.jwk import JWK
 
+from gatekey.issuer import jose
 from gatekey.operator.model.authpolicy import ASYMMETRIC_ALGORITHMS
 
 PROOF_TYP = "dpop+jwt"
@@ -59,8 +59,8 @@ def check_proof(
     if len(proof) > MAX_PROOF_BYTES:
         raise InvalidProof("the DPoP proof is too large")
     try:
-        header = jwt.get_unverified_header(proof)
-    except jwt.PyJWTError:
+        header = jose.header(proof)
+    except jose.Malformed:
         raise InvalidProof("the DPoP proof is not a JWT") from None
     if header.get("typ") != PROOF_TYP:
         raise InvalidProof("the DPoP proof's typ is not dpop+jwt")
@@ -70,7 +70,7 @@ def check_proof(
     jwk = header.get("jwk")
     if not isinstance(jwk, dict) or _PRIVATE_MEMBERS & jwk.keys():
         raise InvalidProof("the DPoP proof's jwk is missing or not a public key")
-    claims = _verified_claims(proof, jwk, str(alg))
+    key, claims = _verified(proof, jwk, str(alg))
     jti, htm, htu, iat = (claims.get(k) for k in ("jti", "htm", "htu", "iat"))
     if not isinstance(jti, str) or not 0 < len(jti) <= 256:
         raise InvalidProof("the DPoP proof has no usable jti")
@@ -84,16 +84,16 @@ def check_proof(
         raise InvalidProof("the DPoP proof is stale or from the future")
     if access_token is not None and claims.get("ath") != token_hash(access_token):
         raise InvalidProof("the DPoP proof's ath does not hash this access token")
-    return Proof(thumbprint(jwk), jti, float(iat) + IAT_WINDOW + IAT_LEEWAY)
+    return Proof(thumbprint(key, jwk), jti, float(iat) + IAT_WINDOW + IAT_LEEWAY)
 
 
-def thumbprint(jwk: dict[str, Any]) -> str:
-    """RFC 7638: SHA-256 over the required members, in order, without whitespace."""
+def thumbprint(key: JWK, jwk: dict[str, Any]) -> str:
+    """RFC 7638: SHA-256 over the required members, in order, without whitespace
+    (jwcrypto's ``JWK.thumbprint`` of the loaded ``jwk``)."""
     members = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
     if members is None or not all(isinstance(jwk.get(m), str) for m in members):
         raise InvalidProof("the DPoP proof's jwk is not an EC, RSA or OKP public key")
-    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
-    return _b64(hashlib.sha256(canonical.encode()).digest())
+    return str(key.thumbprint())
 
 
 def token_hash(access_token: str) -> str:
@@ -101,18 +101,17 @@ def token_hash(access_token: str) -> str:
     return _b64(hashlib.sha256(access_token.encode()).digest())
 
 
-def _verified_claims(proof: str, jwk: dict[str, Any], alg: str) -> dict[str, Any]:
+def _verified(proof: str, jwk: dict[str, Any], alg: str) -> tuple[JWK, dict[str, Any]]:
+    """The proof's own key and its claims, if that key made the signature (§4.3 items
+    6-7); a payload that is no JSON object is refused the same way."""
     try:
-        key = jwt.PyJWK(jwk, algorithm=alg).key
-        claims: dict[str, Any] = jwt.decode(
-            proof,
-            key,
-            algorithms=[alg],
-            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
-        )
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        key = jose.load_key(jwk)
+        compact = jose.parse(proof)
+    except ValueError:  # jose.Malformed is one
         raise InvalidProof("the DPoP proof's signature does not check out") from None
-    return claims
+    if not jose.verifies(compact, alg, key):
+        raise InvalidProof("the DPoP proof's signature does not check out")
+    return key, compact.claims
 
 
 def _request_url(url: str) -> tuple[str, str, str]:

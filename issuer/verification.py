@@ -10,8 +10,7 @@ so a revocation or a disabled credential takes effect at once.
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-import jwt
-
+from gatekey.issuer import jose
 from gatekey.issuer.clock import instant
 from gatekey.issuer.deny_list import DenyList
 from gatekey.issuer.snapshot import NamespacedKey, Snapshot
@@ -118,8 +117,8 @@ class Verifier:
 
     def _decode(self, token: str, snapshot: Snapshot, now: float | None) -> Verified:
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
+            header = jose.header(token)
+        except jose.Malformed as exc:
             raise InvalidToken("the token signature or format is invalid") from exc
         if header.get("typ") != ACCESS_TOKEN_TYP:
             raise InvalidToken("not a JWT access token")
@@ -135,29 +134,19 @@ class Verifier:
         """The claims, and the namespace of the key whose signature checks out.
 
         Another namespace may publish the victim's ``kid`` with a key of its own: each
-        candidate is tried, so that neither can stand in for the other."""
+        candidate is tried, so that neither can stand in for the other. The token's ``alg``
+        must be the key's own (RFC 8725 §3.1): never ``none``, never another family."""
+        try:
+            compact = jose.parse(token)
+        except jose.Malformed as exc:
+            raise InvalidToken("the token signature or format is invalid") from exc
+        alg = compact.header.get("alg")
         for candidate in candidates:
             key = candidate.key
-            try:
-                claims: dict[str, Any] = jwt.decode(
-                    token,
-                    self.material(key, candidate.namespace),
-                    algorithms=[key.alg],
-                    options={
-                        "verify_aud": False,
-                        "verify_exp": False,
-                        "verify_iat": False,
-                        "verify_nbf": False,
-                        "verify_iss": False,
-                        "verify_jti": False,
-                        "verify_sub": False,
-                    },
-                )
-            except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
-                continue
-            except jwt.PyJWTError as exc:
-                raise InvalidToken("the token signature or format is invalid") from exc
-            return claims, candidate.namespace
+            if alg == key.alg and jose.verifies(
+                compact, key.alg, self.material(key, candidate.namespace)
+            ):
+                return compact.claims, candidate.namespace
         raise InvalidToken("the token signature or format is invalid")
 
     def _verified(self, claims: dict[str, Any], namespace: str, now: float | None) -> Verified:

@@ -1,13 +1,15 @@
 """JWT access tokens signed on the hot path (RFC 9068 shape, RFC 7515 compact JWS).
 
-Keys are parsed once per ``kid`` (PyJWT's JWK parser) and signed with
-:class:`~gatekey.issuer.tokens.jws.CompactSigner`.
+Keys are parsed once per ``kid`` (jwcrypto's JWK loader, :mod:`gatekey.issuer.jose`)
+and signed with :class:`~gatekey.issuer.tokens.jws.CompactSigner`.
 """
 
 from typing import Any
 
-import jwt
+from jwcrypto.common import base64url_decode
+from jwcrypto.jwk import JWK
 
+from gatekey.issuer.jose import load_key
 from gatekey.issuer.tokens.jws import CompactSigner
 from gatekey.operator.signing_keys import SigningKey
 
@@ -21,17 +23,24 @@ the same one with its own key; cached material must never cross namespaces."""
 
 
 class KeyMaterial:
-    """Parsed key objects by namespace and ``kid``: parsing a JWK costs more than a signature."""
+    """Loaded JWKs by namespace and ``kid``: loading a JWK costs more than a signature."""
 
     def __init__(self) -> None:
-        self._keys: dict[KeyId, Any] = {}
+        self._keys: dict[KeyId, JWK] = {}
 
-    def __call__(self, key: SigningKey, namespace: str) -> Any:
+    def __call__(self, key: SigningKey, namespace: str) -> JWK:
         slot = (namespace, key.kid, key.alg)
         material = self._keys.get(slot)
         if material is None:
-            material = self._keys[slot] = jwt.PyJWK(key.jwk, algorithm=key.alg).key
+            material = self._keys[slot] = load_key(key.jwk)
         return material
+
+    def signing(self, key: SigningKey, namespace: str) -> Any:
+        """The ``cryptography`` private key, or the HMAC secret's bytes, of ``key``."""
+        jwk = self(key, namespace)
+        if jwk.get("kty") == "oct":
+            return base64url_decode(jwk.get("k"))
+        return jwk.get_op_key("sign")
 
 
 class JwtSigner:
@@ -47,6 +56,6 @@ class JwtSigner:
         signer = self._signers.get(slot)
         if signer is None:
             header = {"kid": key.kid, "typ": ACCESS_TOKEN_TYP}
-            material = self.material(key, namespace)
+            material = self.material.signing(key, namespace)
             signer = self._signers[slot] = CompactSigner(key.alg, material, header)
         return signer.sign(claims)

@@ -10,7 +10,8 @@ JOSE library cannot load.
 
 from typing import Literal
 
-import jwt
+from jwcrypto.common import JWException
+from jwcrypto.jwk import JWK
 from pydantic import Field, model_validator
 
 from gatekey.operator.model.base import Spec
@@ -20,6 +21,12 @@ MAX_KEYS = 10
 _KEY_MEMBERS = ("kty", "kid", "alg", "n", "e", "crv", "x", "y")
 _B64URL = r"^[A-Za-z0-9_-]+$"
 DEFAULT_JWKS_KEY = "jwks.json"
+_ALGORITHMS = {
+    "EC": ("ES256", "ES384", "ES512", "ES256K"),
+    "RSA": ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512"),
+    "OKP": ("EdDSA", "Ed25519", "Ed448"),
+}
+"""RFC 7518 §3.1, RFC 8037 §3.1: the algorithms a key of each type can verify."""
 
 
 class Jwk(Spec):
@@ -45,9 +52,11 @@ class Jwk(Spec):
     @model_validator(mode="after")
     def _loads(self) -> "Jwk":
         try:
-            jwt.PyJWK(self.as_dict())
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+            JWK(**self.as_dict()).get_op_key("verify")
+        except (JWException, ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"not a usable {self.kty} public key: {exc}") from None
+        if self.alg is not None and self.alg not in _ALGORITHMS[self.kty]:
+            raise ValueError(f"not a usable {self.kty} public key: alg {self.alg} does not fit")
         return self
 
     def as_dict(self) -> dict[str, str]:
