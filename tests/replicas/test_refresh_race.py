@@ -22,9 +22,8 @@ import pytest
 
 from tests.support.issuer import write_manifests
 from tests.support.manifests import credential, policy
-from tests.support.process import gatekey, serving
-from tests.support.redis_server import redis_server
-from tests.support.workers import WORKERS_READY, doors, share_sqlite
+from tests.support.process import gatekey
+from tests.support.workers import STORES, issuers
 
 # (path, proxy the token is for, who the client is)
 ENDPOINTS = {
@@ -69,7 +68,7 @@ def _clients(manifests: Path, state: Path) -> dict[str, tuple[str, str]]:
     return {"proxy-key": key("ApiProxy/orders"), "credential": key("Credential/billing")}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "sqlite-workers", "sqlite-two-serves", "redis"])
+@pytest.fixture(scope="module", params=STORES)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
@@ -79,23 +78,7 @@ def world(
     _manifests(manifests)
     clients = _clients(manifests, state)
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            url, _ = stack.enter_context(serving(manifests, state))
-            urls = [url]
-        elif request.param == "sqlite-workers":  # the kernel spreads the connections
-            url, proc = stack.enter_context(
-                serving(manifests, state, "--workers", "2", ready_within=WORKERS_READY)
-            )
-            for door in doors(proc.pid, int(url.rsplit(":", 1)[1]), 2):  # both accept
-                door.connection.close()
-            urls = [url]
-        elif request.param == "sqlite-two-serves":
-            urls = share_sqlite(stack, manifests, state)
-        else:
-            (folder / "redis").mkdir()
-            server = stack.enter_context(redis_server(folder / "redis"))
-            shared = ("--store", server.url, "--issuer-url", "http://gatekey.test")
-            urls = [stack.enter_context(serving(manifests, state, *shared))[0] for _ in range(2)]
+        urls = issuers(stack, request.param, folder, manifests, state)
         yield World(urls, clients)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from tests.support.process import serving
+from tests.support.redis_server import redis_server
 
 WORKERS_READY = 90.0
 """Seconds ``gatekey serve --workers 2`` may take to answer: each worker is a fresh
@@ -142,3 +143,27 @@ def share_sqlite(
 ) -> list[str]:
     """Two ``gatekey serve`` processes sharing one SQLite store file; their URLs."""
     return [sqlite_peer(stack, manifests, state, name, *extra, env=env) for name in ("", "b")]
+
+
+STORES = ("sqlite", "sqlite-workers", "sqlite-two-serves", "redis")
+"""The ways several requests reach one token store: one process; one process with two
+workers on its SQLite file; two processes on one SQLite file; two replicas on Redis."""
+
+
+def issuers(stack: ExitStack, store: str, folder: Path, manifests: Path, state: Path) -> list[str]:
+    """The base URLs of the issuers of ``manifests`` for one of :data:`STORES`."""
+    if store == "sqlite":
+        return [stack.enter_context(serving(manifests, state))[0]]
+    if store == "sqlite-workers":  # the kernel spreads the connections
+        url, proc = stack.enter_context(
+            serving(manifests, state, "--workers", "2", ready_within=WORKERS_READY)
+        )
+        for door in doors(proc.pid, int(url.rsplit(":", 1)[1]), 2):  # both accept
+            door.connection.close()
+        return [url]
+    if store == "sqlite-two-serves":
+        return share_sqlite(stack, manifests, state)
+    (folder / "redis").mkdir()
+    server = stack.enter_context(redis_server(folder / "redis"))
+    shared = ("--store", server.url, "--issuer-url", "http://gatekey.test")
+    return [stack.enter_context(serving(manifests, state, *shared))[0] for _ in range(2)]
