@@ -14,11 +14,15 @@ no namespace, so the namespace comes from the key that signed the token or the
 client it was stored for.
 """
 
+import math
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from multidict import CIMultiDict
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.dpop import InvalidProof
+from gatekey.issuer.http.authz_cache import Key, Pass, PassCache
 from gatekey.issuer.http.dpop import checked, dpop_challenge, proof_of
 from gatekey.issuer.http.responses import bearer_challenge
 from gatekey.issuer.proxies import ProxyName, home_namespace, parse_proxy
@@ -26,6 +30,7 @@ from gatekey.issuer.routes import CompiledRoutes
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.settings import IssuerSettings
 from gatekey.issuer.snapshot import Snapshot
+from gatekey.issuer.tokens.opaque import ACCESS_PREFIX
 from gatekey.issuer.verification import InvalidToken, Verified
 from gatekey.operator.model import Target
 
@@ -42,42 +47,67 @@ _STATUS = {status: str(status) for status in range(100, 600)}
 def authz_handler(runtime: Runtime) -> Handler:
     """The forward-auth check."""
     count = runtime.metrics.count
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        response = await _check(request)
-        count("/authz", "", _STATUS[response.status])
-        return response
-
+    snapshots, verifier, deny = runtime.snapshots, runtime.verifier, runtime.deny
     settings = runtime.settings
     configured = [parse_proxy(p) for p in settings.proxies]
     if None in configured:
         raise ValueError(f"--proxy: not a proxy name: {settings.proxies}")
     allowed = [p for p in configured if p is not None]
     sidecar = allowed[0] if len(allowed) == 1 else None
+    passes = PassCache()
 
-    async def _check(request: web.Request) -> web.StreamResponse:
-        header = request.headers.get("Authorization", "").strip()
+    async def handle(request: web.Request) -> web.StreamResponse:
+        headers = request.headers
+        key = (headers.get("Authorization"), headers.get(PROXY_HEADER))
+        snapshot, now, forgotten = snapshots.current, runtime.clock(), verifier.forgotten
+        found = passes.get(key, snapshot, forgotten, now)
+        # A remembered pass still asks the live deny list and, with per-route rules, the
+        # rules about this request; whatever it cannot answer takes the whole check.
+        if (
+            found is not None
+            and not deny.denies(found.jti, now)
+            and (found.routes is None or _routes_allow(found, request, snapshot))
+        ):
+            count("/authz", "", "200")
+            return web.Response(headers=found.headers)
+        response = await _check(request, key, snapshot, now, forgotten)
+        count("/authz", "", _STATUS[response.status])
+        return response
+
+    def _routes_allow(found: Pass, request: web.Request, snapshot: Snapshot) -> bool:
+        assert found.routes is not None
+        verified = found.verified
+        method, raw_path = _original_request(request, settings, sidecar=sidecar is not None)
+        decision = found.routes.decide_request(
+            method, raw_path, verified.scope, lambda: _claims(verified, snapshot)
+        )
+        return decision.allowed
+
+    async def _check(
+        request: web.Request, key: Key, snapshot: Snapshot, now: float, forgotten: int
+    ) -> web.StreamResponse:
+        header = (key[0] or "").strip()
         if not header:
             return web.Response(status=401, headers={"WWW-Authenticate": REALM})
         scheme, _, rest = header.partition(" ")
         scheme = scheme.lower()
         token = rest.strip() if scheme in ("bearer", "dpop") else header
-        snapshot, now = runtime.snapshots.current, runtime.clock()
-        raw = request.headers.get(PROXY_HEADER)
+        raw = key[1]
         named = sidecar if raw is None else parse_proxy(raw)
         home = home_namespace(settings.home_namespace, snapshot.namespaces)
         proxy = _allowed(named, allowed, home)
         if proxy is None or proxy not in snapshot.proxies:
             return web.Response(status=403)
         try:
-            verified = await runtime.verifier.verify(token, snapshot, now)
+            verified = await verifier.verify(token, snapshot, now)
         except InvalidToken as exc:
             challenge = bearer_challenge("invalid_token", str(exc))
             return web.Response(status=401, headers={"WWW-Authenticate": challenge})
         if not _covers(verified, proxy, snapshot, now):
             challenge = bearer_challenge("insufficient_scope", f"the token is not for {proxy[1]}")
             return web.Response(status=403, headers={"WWW-Authenticate": challenge})
-        if verified.jkt or scheme == "dpop":
+        bound = verified.jkt or scheme == "dpop"
+        if bound:
             is_sidecar = sidecar is not None
             refused = await _dpop_refusal(
                 request, verified, token, scheme, is_sidecar, runtime, now
@@ -94,16 +124,42 @@ def authz_handler(runtime: Runtime) -> Handler:
                 scope = " ".join(decision.required) or None
                 challenge = bearer_challenge("insufficient_scope", scope=scope)
                 return web.Response(status=403, headers={"WWW-Authenticate": challenge})
-        return web.Response(
-            status=200,
-            headers={
-                USER_HEADER: verified.subject,
-                ROLES_HEADER: ",".join(verified.scope),
-                CLIENT_HEADER: verified.client_id,
-            },
-        )
+        identity = _identity(verified)
+        # Not remembered: a DPoP proof is fresh on every request; an opaque token's record
+        # lives in the store, which another replica may change.
+        if not bound and not token.startswith(ACCESS_PREFIX):
+            until = _holds_until(verified, snapshot, now)
+            passes.put(
+                key, Pass(identity, until, verified.jti, verified, routes), snapshot, forgotten
+            )
+        return web.Response(headers=identity)
 
     return handle
+
+
+def _identity(verified: Verified) -> CIMultiDict[str]:
+    """The identity headers of a 200 (a ``CIMultiDict``: aiohttp copies it in C)."""
+    return CIMultiDict(
+        {
+            USER_HEADER: verified.subject,
+            ROLES_HEADER: ",".join(verified.scope),
+            CLIENT_HEADER: verified.client_id,
+        }
+    )
+
+
+def _holds_until(verified: Verified, snapshot: Snapshot, now: float) -> float:
+    """The first instant after ``now`` at which the time-dependent checks (the token's
+    ``exp``, its credential's ``expiresAt``, its ACL entries' ``expiresAt``) may answer
+    otherwise; the snapshot being the same."""
+    times = [] if verified.expires_at is None else [float(verified.expires_at)]
+    cred = snapshot.credentials.get(verified.client_id)
+    if verified.management != "Policy" and cred is not None:
+        spec = cred.spec
+        ends = [spec.expires_at, *(e.expires_at for e in spec.acl)]
+        # A millisecond early: ``instant(now)`` rounds to the microsecond.
+        times += [end.timestamp() - 1e-3 for end in ends if end is not None]
+    return min((t for t in times if t > now), default=math.inf)
 
 
 def _allowed(

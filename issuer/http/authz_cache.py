@@ -1,0 +1,85 @@
+"""The ``/authz`` answers remembered: a client that reuses its token costs a look-up.
+
+A forward-auth gateway asks about the same few (``Authorization``, ``X-Gatekey-Proxy``)
+pairs over and over. Once the whole check passed for a pair, :class:`PassCache` keeps
+what the 200 says (its identity headers, built once) with what it depends on, and
+gives it back while none of that changed:
+
+- the snapshot (policies, keys, clients, ACLs, groups): any new one empties the table;
+- the verifier's forgotten tokens (a revocation): any change empties the table;
+- time: each pass holds until the first instant the time-dependent checks could answer
+  otherwise (the token's ``exp``, the credential's ``expiresAt``, an ACL entry's
+  ``expiresAt``), and is dropped from then on;
+- the deny list: checked by the caller on every use, as it is today;
+- the request's method and path (per-route rules): decided by the caller on every use.
+
+Only what the full check would pass again is kept: no DPoP-bound token (its proof is
+fresh on every request), no opaque token (its record lives in the store, which other
+replicas change). Anything the cache cannot answer goes through the full check, so a
+refusal is always the full check's own.
+"""
+
+from dataclasses import dataclass
+
+from multidict import CIMultiDict
+
+from gatekey.issuer.routes import CompiledRoutes
+from gatekey.issuer.snapshot import Snapshot
+from gatekey.issuer.verification import Verified
+
+CACHE_SIZE = 50_000
+"""Pairs remembered; the oldest goes first. Only tokens that passed get in, so the size
+is bounded by the valid tokens in use (times the proxy names each is checked for)."""
+
+Key = tuple[str | None, str | None]
+"""The ``Authorization`` and ``X-Gatekey-Proxy`` headers, as sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """A 200 of ``/authz``, and until when it holds."""
+
+    headers: CIMultiDict[str]
+    """The identity headers, copied (in C) into each response."""
+    until: float
+    """POSIX seconds: from then on, the time-dependent checks may answer otherwise."""
+    jti: str | None
+    """For the deny-list check on every use."""
+    verified: Verified
+    routes: CompiledRoutes | None
+    """The per-route rules the token reaches the proxy through, decided on every use."""
+
+
+class PassCache:
+    """Remembered passes for one snapshot and one state of the verifier's cache."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._size = size
+        self._passes: dict[Key, Pass] = {}
+        self._snapshot: Snapshot | None = None
+        self._forgotten = -1
+
+    def get(self, key: Key, snapshot: Snapshot, forgotten: int, now: float) -> Pass | None:
+        """The pass remembered for ``key``, if it still holds under ``snapshot``, after
+        ``forgotten`` revocations, at ``now``."""
+        if snapshot is not self._snapshot or forgotten != self._forgotten:
+            self._passes.clear()
+            self._snapshot, self._forgotten = snapshot, forgotten
+            return None
+        found = self._passes.get(key)
+        if found is None:
+            return None
+        if now >= found.until:
+            del self._passes[key]
+            return None
+        return found
+
+    def put(self, key: Key, found: Pass, snapshot: Snapshot, forgotten: int) -> None:
+        """Remember ``found``, decided under ``snapshot`` after ``forgotten`` revocations;
+        a decision made under an older state is not kept."""
+        if snapshot is not self._snapshot or forgotten != self._forgotten:
+            return
+        passes = self._passes
+        if key not in passes and len(passes) >= self._size:
+            del passes[next(iter(passes))]
+        passes[key] = found
