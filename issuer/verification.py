@@ -65,9 +65,6 @@ class Verifier:
         self._issuers = {self.issuer_url + base: management for management, base in BASES.items()}
         """``iss`` -> management mode, compared exactly (RFC 9068 §4, RFC 8414 §3.3)."""
         self._cache: dict[str, Verified] = {}
-        self.forgotten = 0
-        """How many tokens were forgotten: what was derived from a verification (the
-        answers ``/authz`` remembers) holds only while this stays the same."""
 
     async def verify(self, token: str, snapshot: Snapshot, now: float) -> Verified:
         """The verified token, live at ``now``, or :class:`InvalidToken`."""
@@ -104,7 +101,6 @@ class Verifier:
     def forget(self, token: str) -> None:
         """Drop a token from the cache (after revocation)."""
         self._cache.pop(token, None)
-        self.forgotten += 1
 
     def _jwt(self, token: str, snapshot: Snapshot, now: float) -> Verified:
         cached = self._cache.get(token)

@@ -59,8 +59,8 @@ def authz_handler(runtime: Runtime) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         headers = request.headers
         key = (headers.get("Authorization"), headers.get(PROXY_HEADER))
-        snapshot, now, forgotten = snapshots.current, runtime.clock(), verifier.forgotten
-        found = passes.get(key, snapshot, forgotten, now)
+        snapshot, now = snapshots.current, runtime.clock()
+        found = passes.get(key, snapshot, now)
         # A remembered pass still asks the live deny list and, with per-route rules, the
         # rules about this request; whatever it cannot answer takes the whole check.
         if (
@@ -70,7 +70,7 @@ def authz_handler(runtime: Runtime) -> Handler:
         ):
             count("/authz", "", "200")
             return web.Response(headers=found.headers)
-        response = await _check(request, key, snapshot, now, forgotten)
+        response = await _check(request, key, snapshot, now)
         count("/authz", "", _STATUS[response.status])
         return response
 
@@ -84,7 +84,7 @@ def authz_handler(runtime: Runtime) -> Handler:
         return decision.allowed
 
     async def _check(
-        request: web.Request, key: Key, snapshot: Snapshot, now: float, forgotten: int
+        request: web.Request, key: Key, snapshot: Snapshot, now: float
     ) -> web.StreamResponse:
         header = (key[0] or "").strip()
         if not header:
@@ -126,12 +126,10 @@ def authz_handler(runtime: Runtime) -> Handler:
                 return web.Response(status=403, headers={"WWW-Authenticate": challenge})
         identity = _identity(verified)
         # Not remembered: a DPoP proof is fresh on every request; an opaque token's record
-        # lives in the store, which another replica may change.
+        # lives in the store, where a revocation (here or on another replica) lands.
         if not bound and not token.startswith(ACCESS_PREFIX):
             until = _holds_until(verified, snapshot, now)
-            passes.put(
-                key, Pass(identity, until, verified.jti, verified, routes), snapshot, forgotten
-            )
+            passes.put(key, Pass(identity, until, verified.jti, verified, routes), snapshot)
         return web.Response(headers=identity)
 
     return handle

@@ -6,11 +6,11 @@ what the 200 says (its identity headers, built once) with what it depends on, an
 gives it back while none of that changed:
 
 - the snapshot (policies, keys, clients, ACLs, groups): any new one empties the table;
-- the verifier's forgotten tokens (a revocation): any change empties the table;
 - time: each pass holds until the first instant the time-dependent checks could answer
   otherwise (the token's ``exp``, the credential's ``expiresAt``, an ACL entry's
   ``expiresAt``), and is dropped from then on;
-- the deny list: checked by the caller on every use, as it is today;
+- the deny list (a revoked JWT, here or on another replica): asked by the caller on
+  every use, as the whole check does;
 - the request's method and path (per-route rules): decided by the caller on every use.
 
 Only what the full check would pass again is kept: no DPoP-bound token (its proof is
@@ -51,20 +51,18 @@ class Pass:
 
 
 class PassCache:
-    """Remembered passes for one snapshot and one state of the verifier's cache."""
+    """Remembered passes, for one snapshot at a time."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
         self._passes: dict[Key, Pass] = {}
         self._snapshot: Snapshot | None = None
-        self._forgotten = -1
 
-    def get(self, key: Key, snapshot: Snapshot, forgotten: int, now: float) -> Pass | None:
-        """The pass remembered for ``key``, if it still holds under ``snapshot``, after
-        ``forgotten`` revocations, at ``now``."""
-        if snapshot is not self._snapshot or forgotten != self._forgotten:
+    def get(self, key: Key, snapshot: Snapshot, now: float) -> Pass | None:
+        """The pass remembered for ``key``, if it still holds under ``snapshot`` at ``now``."""
+        if snapshot is not self._snapshot:
             self._passes.clear()
-            self._snapshot, self._forgotten = snapshot, forgotten
+            self._snapshot = snapshot
             return None
         found = self._passes.get(key)
         if found is None:
@@ -74,10 +72,10 @@ class PassCache:
             return None
         return found
 
-    def put(self, key: Key, found: Pass, snapshot: Snapshot, forgotten: int) -> None:
-        """Remember ``found``, decided under ``snapshot`` after ``forgotten`` revocations;
-        a decision made under an older state is not kept."""
-        if snapshot is not self._snapshot or forgotten != self._forgotten:
+    def put(self, key: Key, found: Pass, snapshot: Snapshot) -> None:
+        """Remember ``found``, decided under ``snapshot``; a decision made under an older
+        snapshot (one that changed while the check waited) is not kept."""
+        if snapshot is not self._snapshot:
             return
         passes = self._passes
         if key not in passes and len(passes) >= self._size:

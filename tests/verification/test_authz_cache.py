@@ -75,6 +75,17 @@ def test_a_revoked_policy_token_is_refused_under_every_remembered_proxy_name(wor
         assert authz(world, token, name).status_code == 401, name
 
 
+def test_a_revoked_opaque_token_is_refused_after_passing_many_times(world):
+    """An opaque token's revocation lands in the store alone (no deny list)."""
+    key = world.proxy_key("ApiProxy", "orders")
+    token = issue(world, "/auth/token", key)["access_token"]
+    _remembered(world, token)
+    assert revoke(world, "/auth", key, token).status_code == 200
+    response = authz(world, token)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
 def test_an_acl_change_after_a_remembered_pass_takes_effect(world):
     token = issue(world, "/credential/jwt", world.credential("svc"))["access_token"]
     _remembered(world, token, "orders")
