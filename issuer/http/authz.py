@@ -17,8 +17,9 @@ client it was stored for.
 import math
 
 from aiohttp import web
+from aiohttp.hdrs import AUTHORIZATION
 from aiohttp.typedefs import Handler
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.dpop import InvalidProof
@@ -35,6 +36,7 @@ from gatekey.issuer.verification import InvalidToken, Verified
 from gatekey.operator.model import Target
 
 PROXY_HEADER = "X-Gatekey-Proxy"
+_PROXY = istr(PROXY_HEADER)
 USER_HEADER = "X-Authenticated-UserId"
 ROLES_HEADER = "X-Authenticated-UserRoles"
 CLIENT_HEADER = "X-Authenticated-ClientId"
@@ -55,10 +57,11 @@ def authz_handler(runtime: Runtime) -> Handler:
     allowed = [p for p in configured if p is not None]
     sidecar = allowed[0] if len(allowed) == 1 else None
     passes = PassCache()
+    names = original_request_headers(settings)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         headers = request.headers
-        key = (headers.get("Authorization"), headers.get(PROXY_HEADER))
+        key = (headers.get(AUTHORIZATION), headers.get(_PROXY))
         snapshot, now = snapshots.current, runtime.clock()
         found = passes.get(key, snapshot, now)
         # A remembered pass still asks the live deny list and, with per-route rules, the
@@ -77,7 +80,7 @@ def authz_handler(runtime: Runtime) -> Handler:
     def _routes_allow(found: Pass, request: web.Request, snapshot: Snapshot) -> bool:
         assert found.routes is not None
         verified = found.verified
-        method, raw_path = _original_request(request, settings, sidecar=sidecar is not None)
+        method, raw_path = _original_request(request, settings, names, sidecar=sidecar is not None)
         decision = found.routes.decide_request(
             method, raw_path, verified.scope, lambda: _claims(verified, snapshot)
         )
@@ -116,7 +119,9 @@ def authz_handler(runtime: Runtime) -> Handler:
                 return refused
         routes = _routes_for(verified, proxy, snapshot)
         if routes is not None:
-            method, raw_path = _original_request(request, settings, sidecar=sidecar is not None)
+            method, raw_path = _original_request(
+                request, settings, names, sidecar=sidecar is not None
+            )
             decision = routes.decide_request(
                 method, raw_path, verified.scope, lambda: _claims(verified, snapshot)
             )
@@ -192,17 +197,26 @@ def _routes_for(
     return None
 
 
+HeaderNames = tuple[tuple[istr, istr], ...]
+
+
+def original_request_headers(settings: IssuerSettings) -> HeaderNames:
+    """``settings.original_request_headers`` as ``istr``: a look-up with one skips
+    folding the name's case on every request."""
+    return tuple((istr(uri), istr(method)) for uri, method in settings.original_request_headers)
+
+
 def _original_request(
-    request: web.Request, settings: IssuerSettings, *, sidecar: bool
+    request: web.Request, settings: IssuerSettings, names: HeaderNames, *, sidecar: bool
 ) -> tuple[str, str | None]:
     """The method and the target (path and query, as sent) of the request the gateway
     checks; None when no believable one came.
 
-    nginx and Traefik send them in headers, believed only from a trusted proxy or a
-    sidecar's own gateway; Envoy's ext_authz appends the path to ``/authz`` and keeps
-    the method, which no header can change."""
+    nginx and Traefik send them in headers (``names``: ``settings``' own, made once),
+    believed only from a trusted proxy or a sidecar's own gateway; Envoy's ext_authz
+    appends the path to ``/authz`` and keeps the method, which no header can change."""
     headers = request.headers
-    for uri_header, method_header in settings.original_request_headers:
+    for uri_header, method_header in names:
         uri = headers.get(uri_header)
         # The peer is looked at only when such a header came (Envoy sends none).
         if uri is not None and (sidecar or settings.trusts(request.remote)):
@@ -228,7 +242,9 @@ async def _dpop_refusal(
         return _dpop_401("invalid_token", "the token is not bound to a DPoP key")
     if scheme != "dpop":
         return _dpop_401("invalid_token", "a DPoP-bound token goes in Authorization: DPoP")
-    method, target = _original_request(request, runtime.settings, sidecar=sidecar)
+    settings = runtime.settings
+    names = original_request_headers(settings)
+    method, target = _original_request(request, settings, names, sidecar=sidecar)
     if target is None:
         return _dpop_401("invalid_dpop_proof", "the request checked is unknown")
     headers = request.headers
