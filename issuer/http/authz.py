@@ -15,6 +15,7 @@ client it was stored for.
 """
 
 import math
+from functools import partial
 
 from aiohttp import web
 from aiohttp.hdrs import AUTHORIZATION
@@ -57,34 +58,34 @@ def authz_handler(runtime: Runtime) -> Handler:
     allowed = [p for p in configured if p is not None]
     sidecar = allowed[0] if len(allowed) == 1 else None
     passes = PassCache()
+    table = passes.passes
     names = original_request_headers(settings)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         headers = request.headers
         key = (headers.get(AUTHORIZATION), headers.get(_PROXY))
         snapshot, now = snapshots.current, runtime.clock()
-        found = passes.get(key, snapshot, now)
-        # A remembered pass still asks the live deny list and, with per-route rules, the
-        # rules about this request; whatever it cannot answer takes the whole check.
-        if (
-            found is not None
-            and not deny.denies(found.jti, now)
-            and (found.routes is None or _routes_allow(found, request, snapshot))
-        ):
-            count("/authz", "", "200")
-            return web.Response(headers=found.headers)
+        if snapshot is not passes.snapshot:
+            passes.follow(snapshot)
+        found = table.get(key)
+        if found is not None:
+            # A remembered pass still asks the live deny list and, with per-route rules,
+            # the rules about this request; whatever it cannot answer takes the whole check.
+            if now >= found.until:
+                passes.drop(key)
+            elif not deny.denies(found.jti, now) and (
+                found.routes is None or _routes_allow(found, request)
+            ):
+                count("/authz", "", "200")
+                return web.Response(headers=found.headers)
         response = await _check(request, key, snapshot, now)
         count("/authz", "", _STATUS[response.status])
         return response
 
-    def _routes_allow(found: Pass, request: web.Request, snapshot: Snapshot) -> bool:
+    def _routes_allow(found: Pass, request: web.Request) -> bool:
         assert found.routes is not None
-        verified = found.verified
         method, raw_path = _original_request(request, settings, names, sidecar=sidecar is not None)
-        decision = found.routes.decide_request(
-            method, raw_path, verified.scope, lambda: _claims(verified, snapshot)
-        )
-        return decision.allowed
+        return found.routes.decide_request(method, raw_path, found.scope, found.claims).allowed
 
     async def _check(
         request: web.Request, key: Key, snapshot: Snapshot, now: float
@@ -134,7 +135,9 @@ def authz_handler(runtime: Runtime) -> Handler:
         # lives in the store, where a revocation (here or on another replica) lands.
         if not bound and not token.startswith(ACCESS_PREFIX):
             until = _holds_until(verified, snapshot, now)
-            passes.put(key, Pass(identity, until, verified.jti, verified, routes), snapshot)
+            claims = partial(_claims, verified, snapshot)
+            found = Pass(identity, until, verified.jti, verified.scope, routes, claims)
+            passes.put(key, found, snapshot)
         return web.Response(headers=identity)
 
     return handle

@@ -8,7 +8,7 @@ gives it back while none of that changed:
 - the snapshot (policies, keys, clients, ACLs, groups): any new one empties the table;
 - time: each pass holds until the first instant the time-dependent checks could answer
   otherwise (the token's ``exp``, the credential's ``expiresAt``, an ACL entry's
-  ``expiresAt``), and is dropped from then on;
+  ``expiresAt``), and is dropped from then on (the caller compares);
 - the deny list (a revoked JWT, here or on another replica): asked by the caller on
   every use, as the whole check does;
 - the request's method and path (per-route rules): decided by the caller on every use.
@@ -19,13 +19,13 @@ replicas change). Anything the cache cannot answer goes through the full check, 
 refusal is always the full check's own.
 """
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from multidict import CIMultiDict
 
 from gatekey.issuer.routes import CompiledRoutes
 from gatekey.issuer.snapshot import Snapshot
-from gatekey.issuer.verification import Verified
 
 CACHE_SIZE = 50_000
 """Pairs remembered; the oldest goes first. Only tokens that passed get in, so the size
@@ -45,39 +45,41 @@ class Pass:
     """POSIX seconds: from then on, the time-dependent checks may answer otherwise."""
     jti: str | None
     """For the deny-list check on every use."""
-    verified: Verified
+    scope: tuple[str, ...]
     routes: CompiledRoutes | None
-    """The per-route rules the token reaches the proxy through, decided on every use."""
+    """The per-route rules the token reaches the proxy through, decided on every use..."""
+    claims: Callable[[], Mapping[str, str]]
+    """...with the client's Credential Metadata in the pass's snapshot, if a rule asks."""
 
 
 class PassCache:
-    """Remembered passes, for one snapshot at a time."""
+    """Remembered passes, for one snapshot at a time.
+
+    The hot path reads :attr:`passes` itself (one dictionary look-up, no call), after
+    :meth:`follow`."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
-        self._passes: dict[Key, Pass] = {}
-        self._snapshot: Snapshot | None = None
+        self.passes: dict[Key, Pass] = {}
+        """Always the same dictionary, emptied in place."""
+        self.snapshot: Snapshot | None = None
 
-    def get(self, key: Key, snapshot: Snapshot, now: float) -> Pass | None:
-        """The pass remembered for ``key``, if it still holds under ``snapshot`` at ``now``."""
-        if snapshot is not self._snapshot:
-            self._passes.clear()
-            self._snapshot = snapshot
-            return None
-        found = self._passes.get(key)
-        if found is None:
-            return None
-        if now >= found.until:
-            del self._passes[key]
-            return None
-        return found
+    def follow(self, snapshot: Snapshot) -> None:
+        """Forget every pass unless ``snapshot`` is the one they were decided under."""
+        if snapshot is not self.snapshot:
+            self.passes.clear()
+            self.snapshot = snapshot
 
     def put(self, key: Key, found: Pass, snapshot: Snapshot) -> None:
         """Remember ``found``, decided under ``snapshot``; a decision made under an older
         snapshot (one that changed while the check waited) is not kept."""
-        if snapshot is not self._snapshot:
+        if snapshot is not self.snapshot:
             return
-        passes = self._passes
+        passes = self.passes
         if key not in passes and len(passes) >= self._size:
             del passes[next(iter(passes))]
         passes[key] = found
+
+    def drop(self, key: Key) -> None:
+        """Forget the pass of ``key`` (past its time)."""
+        self.passes.pop(key, None)
