@@ -9,6 +9,7 @@ the minter (:mod:`gatekey.issuer.tokens.mint`) turns that into tokens.
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Literal, Protocol
 
 from gatekey.issuer.clock import instant
@@ -37,7 +38,7 @@ class Client:
     """Which secret generation authenticated (None: none was needed, the seed's ``-``, or a
     ``private_key_jwt`` assertion)."""
 
-    @property
+    @cached_property
     def audience(self) -> tuple[str, ...]:
         """Every target's audience values, in order, without repeats."""
         return tuple(dict.fromkeys(a for p in self.targets for a in p.audience))

@@ -97,4 +97,6 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id:
         raise InvalidClient("malformed Basic credentials", basic=True)
-    return unquote_plus(client_id), unquote_plus(secret)
+    if "%" in decoded or "+" in decoded:
+        return unquote_plus(client_id), unquote_plus(secret)
+    return client_id, secret  # nothing to decode, the usual case

@@ -42,4 +42,4 @@ def parse_params(raw: bytes | str) -> dict[str, str]:
 
 def is_form(content_type: str) -> bool:
     """Whether a ``Content-Type`` (parameters such as charset allowed) is a form body."""
-    return content_type.split(";", 1)[0].strip().lower() == FORM_TYPE
+    return content_type == FORM_TYPE or content_type.split(";", 1)[0].strip().lower() == FORM_TYPE
