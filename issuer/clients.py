@@ -5,8 +5,8 @@ Pure: given a Snapshot and what the client presented, the authenticated
 grant list) is the grant's own rule (:mod:`gatekey.issuer.grants`); this applies it.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from gatekey.issuer.domain import Client
 from gatekey.issuer.errors import InvalidClient, InvalidTarget, UnauthorizedClient
@@ -30,9 +30,9 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 introspection, revocation, regeneration): RFC 8414's ``*_auth_methods_supported``."""
 
 
-@dataclass(frozen=True)
-class Presented:
-    """The client credentials a request carried."""
+class Presented(NamedTuple):
+    """The client credentials a request carried (a NamedTuple: made on every request,
+    cheaper than a frozen dataclass, as immutable)."""
 
     client_id: str
     secret: str | None

@@ -31,13 +31,15 @@ def parse_params(raw: bytes | str) -> dict[str, str]:
         # what parse_qsl does, without its per-pair decoding calls.
         if text.count("&") >= MAX_PARAMS:
             raise InvalidRequest(f"more than {MAX_PARAMS} parameters")
-        pairs = [(n, v) for n, _, v in (p.partition("=") for p in text.split("&") if p)]
+        pairs = [p.partition("=")[::2] for p in text.split("&") if p]
     params: dict[str, str] = {}
     for name, value in pairs:
         if name in params:
             raise InvalidRequest(f"parameter {name} is repeated")
         params[name] = value
-    return {k: v for k, v in params.items() if v != ""}
+    if "" in params.values():
+        return {k: v for k, v in params.items() if v != ""}
+    return params
 
 
 def is_form(content_type: str) -> bool:
