@@ -26,9 +26,12 @@ def parse_params(raw: bytes | str) -> dict[str, str]:
             pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_PARAMS)
         except ValueError:
             raise InvalidRequest(f"more than {MAX_PARAMS} parameters") from None
+    elif "&" not in text:  # one parameter and nothing to decode: the usual body
+        name, _, value = text.partition("=")
+        return {name: value} if value else {}
     else:
-        # Nothing to decode (``grant_type=client_credentials&scope=a``, the usual body):
-        # what parse_qsl does, without its per-pair decoding calls.
+        # Nothing to decode (``grant_type=client_credentials&scope=a``): what parse_qsl
+        # does, without its per-pair decoding calls.
         if text.count("&") >= MAX_PARAMS:
             raise InvalidRequest(f"more than {MAX_PARAMS} parameters")
         pairs = [p.partition("=")[::2] for p in text.split("&") if p]
