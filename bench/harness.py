@@ -213,6 +213,10 @@ class Target:
     """``Name: value`` lines, passed to wrk's ``-H``."""
     form: str | None = None
     """A form body to POST; None for a GET."""
+    connections: int | None = None
+    """wrk's ``-c`` for this target instead of the load's: a slow endpoint (a password
+    hash per request) needs a couple of requests in flight, not a queue past wrk's
+    timeout."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,7 @@ def parse_load(description: str, per: str, rounds: int, seconds: int) -> Load:
 
 def run_wrk(target: Target, cores: Cores, seconds: int, connections: int) -> WrkPass:
     """One pass of wrk on the load core; its summary, or BenchFailure without one."""
+    connections = target.connections or connections
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(WRK_SCRIPT)]
     for header in target.headers:
         argv += ["-H", header]

@@ -5,18 +5,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gatekey.issuer.errors import ServerError
 from gatekey.issuer.http.authz import authz_handler
 from gatekey.issuer.http.discovery import jwks_handler
+from gatekey.issuer.http.guard import guarded, method_not_allowed, not_found
 from gatekey.issuer.http.health import health_routes
 from gatekey.issuer.http.introspection import introspection_handler
 from gatekey.issuer.http.metadata import metadata_handler
 from gatekey.issuer.http.openapi import openapi_document
 from gatekey.issuer.http.regenerate import regenerate_handler
-from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.http.revocation import revocation_handler
 from gatekey.issuer.http.token_endpoint import token_handler
 from gatekey.issuer.runtime import Runtime
@@ -38,12 +37,14 @@ AUTHZ_SUBPATH = r"/authz/{tail:[\s\S]*}"
 
 
 def create_app(runtime: Runtime) -> web.Application:
-    """The issuer's routes over ``runtime``; serve it with ``web.run_app`` or ``AppRunner``."""
-    app = web.Application(
-        client_max_size=runtime.settings.max_body_bytes, middlewares=[_json_errors]
-    )
+    """The issuer's routes over ``runtime``; serve it with ``web.run_app`` or ``AppRunner``.
+
+    The OAuth endpoints answer their own errors (:func:`audited`); every other route is
+    :func:`guarded`. After them, each path answers 405 to the methods it does not take,
+    and any other path 404, in JSON."""
+    app = web.Application(client_max_size=runtime.settings.max_body_bytes)
     app[RUNTIME_KEY] = runtime
-    routes: list[web.RouteDef] = []
+    routes: list[web.RouteDef] = []  # audited: they guard themselves
     for endpoint in ENDPOINTS:
         handler = token_handler(runtime, endpoint)
         routes += [web.post(endpoint.path, handler), web.get(endpoint.path, handler)]
@@ -51,26 +52,45 @@ def create_app(runtime: Runtime) -> web.Application:
             routes.append(
                 web.post(f"{endpoint.path}/{REGENERATE}", regenerate_handler(runtime, endpoint))
             )
+    others: list[web.RouteDef] = []
     for base, management in MANAGEMENT_OF_BASE.items():
         routes += [
             web.post(f"{base}/{INTROSPECT}", introspection_handler(runtime, management)),
             web.post(f"{base}/{REVOKE}", revocation_handler(runtime, management)),
-            web.get(f"{base}/.well-known/jwks.json", jwks_handler(runtime)),
         ]
+        others.append(web.get(f"{base}/.well-known/jwks.json", jwks_handler(runtime)))
         # RFC 8414 §3.1 inserts the well-known segment between host and path; the
         # appended form is kept for clients that build the URL that way.
         metadata = metadata_handler(runtime, base)
-        routes += [
+        others += [
             web.get(f"{base}/.well-known/oauth-authorization-server", metadata),
             web.get(f"/.well-known/oauth-authorization-server{base}", metadata),
         ]
     authz = authz_handler(runtime)
-    routes += [web.route("*", "/authz", authz), web.route("*", AUTHZ_SUBPATH, authz)]
-    routes += health_routes(runtime)
-    routes += [web.get("/metrics", _metrics(runtime)), web.get("/openapi.json", _openapi(runtime))]
-    app.add_routes(routes)
+    others += [web.route("*", "/authz", authz), web.route("*", AUTHZ_SUBPATH, authz)]
+    others += health_routes(runtime)
+    others += [web.get("/metrics", _metrics(runtime)), web.get("/openapi.json", _openapi(runtime))]
+    routes += [web.route(r.method, r.path, guarded(r.handler), **r.kwargs) for r in others]
+    app.add_routes(routes + _refusals(routes))
     app.cleanup_ctx.append(_store_lifecycle)
     return app
+
+
+def _refusals(routes: list[web.RouteDef]) -> list[web.RouteDef]:
+    """A 405 route behind each path's own (aiohttp tries a path's routes in order), and a
+    404 route for every other path."""
+    methods: dict[str, set[str]] = {}
+    for route in routes:
+        taken = methods.setdefault(route.path, set())
+        taken.add(route.method)
+        if route.method == hdrs.METH_GET:  # aiohttp's ``web.get`` answers HEAD too
+            taken.add(hdrs.METH_HEAD)
+    refusals = [
+        web.route(hdrs.METH_ANY, path, method_not_allowed(taken))
+        for path, taken in methods.items()
+        if hdrs.METH_ANY not in taken
+    ]
+    return [*refusals, web.route(hdrs.METH_ANY, "/{tail:.*}", not_found)]
 
 
 def _metrics(runtime: Runtime) -> Handler:
@@ -109,20 +129,3 @@ async def _store_lifecycle(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await listener
     await runtime.store.close()
-
-
-@web.middleware
-async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """HTTP-level refusals as JSON error bodies; anything unexpected is a bare 500."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        headers = {k: v for k, v in exc.headers.items() if k in ("Allow",)}
-        code = "invalid_request" if exc.status in (405, 413) else "not_found"
-        return json_response({"error": code, "error_description": exc.reason}, exc.status, headers)
-    except Exception:
-        _log.exception("unexpected failure on %s %s", request.method, request.path)
-        error = ServerError("the server could not complete the request")
-        return json_response(error.body(), error.status)

@@ -80,16 +80,20 @@ def write(entry: AuditEntry, at: float) -> None:
     """Write ``entry`` as one line (nowhere until :func:`configure` was called)."""
     if _sink is None:
         return
-    fields = vars(entry)
     if _format == "json":
-        line = {"time": round(at, 3), "logger": LOGGER, **fields}
-        # orjson: a tenth of json.dumps's time (docs/performance.md). It writes UTF-8;
-        # a line with other than ASCII (a user name) keeps json's \u escapes, whatever
-        # the encoding of the stream.
-        text = orjson.dumps(line).decode()
-        _sink(text if text.isascii() else json.dumps(line, separators=(",", ":")))
+        # orjson: a tenth of json.dumps's time (docs/performance.md), and it writes the
+        # dataclass's fields itself, in order, after the two leading ones. It writes
+        # UTF-8; a line with other than ASCII (a user name) keeps json's \u escapes,
+        # whatever the encoding of the stream.
+        fields = orjson.dumps(entry)
+        if fields.isascii():
+            # ``.3f``: the time to the millisecond, at a third of round()'s cost.
+            _sink(f'{{"time":{at:.3f},"logger":"{LOGGER}",{fields[1:].decode()}')
+        else:
+            line = {"time": round(at, 3), "logger": LOGGER, **vars(entry)}
+            _sink(json.dumps(line, separators=(",", ":")))
     else:
-        _sink(f"{_clock(at)} INFO {LOGGER} {_pairs(fields)}")
+        _sink(f"{_clock(at)} INFO {LOGGER} {_pairs(vars(entry))}")
 
 
 def _clock(at: float) -> str:

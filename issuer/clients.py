@@ -5,8 +5,8 @@ Pure: given a Snapshot and what the client presented, the authenticated
 grant list) is the grant's own rule (:mod:`gatekey.issuer.grants`); this applies it.
 """
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from gatekey.issuer.domain import Client
 from gatekey.issuer.errors import InvalidClient, InvalidTarget, UnauthorizedClient
@@ -30,9 +30,9 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 introspection, revocation, regeneration): RFC 8414's ``*_auth_methods_supported``."""
 
 
-@dataclass(frozen=True)
-class Presented:
-    """The client credentials a request carried."""
+class Presented(NamedTuple):
+    """The client credentials a request carried (a NamedTuple: made on every request,
+    cheaper than a frozen dataclass, as immutable)."""
 
     client_id: str
     secret: str | None
@@ -151,16 +151,41 @@ def _proxy_key_client(
     if key is None or policy is None:
         raise InvalidClient("unknown client", basic=presented.basic)
     used = _check_proxy_key_secret(key, endpoint, presented, rules, now)
-    return Client(
-        client_id=key.client_id,
-        endpoint=endpoint,
-        policy=policy,
-        targets=(policy,),
-        token=policy.token,
-        grant_types=frozenset(policy.spec.grant_types),
-        held_scopes=snapshot.target_roles.get(key.target, frozenset()),
-        secret=used,
-    )
+    made = _PROXY_KEY_CLIENTS.of(snapshot)
+    slot = (key.client_id, endpoint.path, used)
+    client = made.get(slot)
+    if client is None:
+        client = made[slot] = Client(
+            client_id=key.client_id,
+            endpoint=endpoint,
+            policy=policy,
+            targets=(policy,),
+            token=policy.token,
+            grant_types=frozenset(policy.spec.grant_types),
+            held_scopes=snapshot.target_roles.get(key.target, frozenset()),
+            secret=used,
+        )
+    return client
+
+
+class _PerSnapshot:
+    """Proxy-key clients made from the snapshot in force, by client id, endpoint and
+    secret generation: everything a proxy-key :class:`Client` holds comes from the
+    snapshot, which never changes, so the one made for the first request serves the
+    next ones (its audience computed once). Only authenticated clients get in, so the
+    table stays within the snapshot's proxy keys."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._made: dict[tuple[str, str, Generation | None], Client] = {}
+
+    def of(self, snapshot: Snapshot) -> dict[tuple[str, str, Generation | None], Client]:
+        if snapshot is not self._snapshot:
+            self._snapshot, self._made = snapshot, {}
+        return self._made
+
+
+_PROXY_KEY_CLIENTS = _PerSnapshot()
 
 
 def _check_proxy_key_secret(

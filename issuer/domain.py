@@ -9,7 +9,8 @@ the minter (:mod:`gatekey.issuer.tokens.mint`) turns that into tokens.
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, Protocol
+from functools import cached_property
+from typing import Literal, NamedTuple, Protocol
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.snapshot import CredentialView, PolicyView, Snapshot
@@ -37,7 +38,7 @@ class Client:
     """Which secret generation authenticated (None: none was needed, the seed's ``-``, or a
     ``private_key_jwt`` assertion)."""
 
-    @property
+    @cached_property
     def audience(self) -> tuple[str, ...]:
         """Every target's audience values, in order, without repeats."""
         return tuple(dict.fromkeys(a for p in self.targets for a in p.audience))
@@ -61,9 +62,12 @@ class Chain:
     """The digest of the refresh token this one replaces: used up when the new one is stored."""
 
 
-@dataclass(frozen=True)
-class Grant:
-    """A grant's decision: who gets a token with what scope for which audience."""
+class Grant(NamedTuple):
+    """A grant's decision: who gets a token with what scope for which audience.
+
+    A NamedTuple, as :class:`GrantContext`: made on every token request, at a quarter of
+    a frozen dataclass's cost (which sets each field through ``object.__setattr__``);
+    immutable all the same (``_replace`` makes a changed copy)."""
 
     client: Client
     grant_type: str
@@ -88,8 +92,7 @@ class PasswordCheck(Protocol):
     ) -> Awaitable[bool]: ...
 
 
-@dataclass(frozen=True)
-class GrantContext:
+class GrantContext(NamedTuple):
     """The request and the services a grant may use; injected, so grants stay testable."""
 
     snapshot: Snapshot

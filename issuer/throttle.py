@@ -106,6 +106,16 @@ class Throttle:
         for key, until in (await self.store.blocks(now)).items():
             self._remember(key, until)
 
+    @property
+    def blocking(self) -> bool:
+        """Whether any key is blocked (else :meth:`check` passes every attempt)."""
+        return bool(self._blocked)
+
+    @property
+    def failing(self) -> bool:
+        """Whether this replica saw any key fail (else :meth:`succeeded` has nothing to do)."""
+        return bool(self._failing)
+
     def check(self, attempt: Attempt, now: float) -> None:
         """Raise :class:`TooManyAttempts` if the attempt is blocked at ``now``."""
         if not self._blocked:  # the usual case: no key to build

@@ -1,5 +1,6 @@
-"""The frame every OAuth endpoint runs in: errors become RFC 6749 §5.2 bodies, and each
-request writes one audit line (docs/contract.md)."""
+"""The frame every OAuth endpoint runs in: errors become RFC 6749 §5.2 bodies (aiohttp's
+refusals and unexpected failures too, as :mod:`gatekey.issuer.http.guard` answers them),
+and each request writes one audit line (docs/contract.md)."""
 
 import time
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from aiohttp.typedefs import Handler
 from gatekey.issuer import audit
 from gatekey.issuer.errors import InvalidClient, InvalidGrant, OAuthError, TemporarilyUnavailable
 from gatekey.issuer.grants import rules_of
+from gatekey.issuer.http.guard import failure, refusal
 from gatekey.issuer.http.responses import error_response
 from gatekey.issuer.runtime import Runtime
 from gatekey.issuer.store.base import StoreUnavailable
@@ -30,7 +32,8 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
         response: web.StreamResponse | None = None
         try:
             response = await work(request, entry)
-            await runtime.throttle.succeeded(_attempt(runtime, entry))
+            if runtime.throttle.failing:  # nothing to forget otherwise: no attempt to build
+                await runtime.throttle.succeeded(_attempt(runtime, entry))
         except OAuthError as error:
             entry.error = error.error
             if counts_as_failure(error, entry):
@@ -44,13 +47,16 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
             entry.error = unavailable.error
             response = error_response(unavailable)
         except web.HTTPException as exc:
-            entry.error, entry.status = "invalid_request", exc.status
-            raise
+            if exc.status < 400:
+                raise
+            entry.error = "invalid_request"
+            response = refusal(exc)
         except Exception:
-            entry.error, entry.status = "server_error", 500
-            raise
+            entry.error = "server_error"
+            response = failure(request)
         finally:
-            entry.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            # To the microsecond; int() rounds in a tenth of round(x, 3)'s time.
+            entry.duration_ms = int((time.perf_counter() - started) * 1e6 + 0.5) / 1000
             if response is not None:
                 entry.status = response.status
             runtime.observe(entry)
@@ -62,7 +68,8 @@ def audited(runtime: Runtime, endpoint: str, work: Work) -> Handler:
 def admit(runtime: Runtime, entry: audit.AuditEntry) -> None:
     """Refuse the request (429) if its client or user is blocked from its address, or its
     address is blocked from trying unknown client ids."""
-    runtime.throttle.check(_attempt(runtime, entry), runtime.clock())
+    if runtime.throttle.blocking:  # nothing is blocked otherwise: no attempt to build
+        runtime.throttle.check(_attempt(runtime, entry), runtime.clock())
 
 
 def _attempt(runtime: Runtime, entry: audit.AuditEntry) -> Attempt:

@@ -13,7 +13,6 @@ Using two methods at once is refused.
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import replace
 from urllib.parse import unquote_plus
 
 from gatekey.issuer.client_assertion import ASSERTION_TYPE, LEEWAY, claimed_client, verify
@@ -67,7 +66,7 @@ async def prove_assertion(
     # store's still finds the jti spent while it would accept the assertion.
     if not await runtime.store.remember_once(key, verified.expires_at + LEEWAY):
         raise InvalidClient("the client assertion was already used")
-    return replace(presented, key_proven=True)
+    return presented._replace(key_proven=True)
 
 
 def _asserted(basic: bool, params: Mapping[str, str]) -> Presented:
@@ -97,4 +96,6 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id:
         raise InvalidClient("malformed Basic credentials", basic=True)
-    return unquote_plus(client_id), unquote_plus(secret)
+    if "%" in decoded or "+" in decoded:
+        return unquote_plus(client_id), unquote_plus(secret)
+    return client_id, secret  # nothing to decode, the usual case

@@ -26,20 +26,25 @@ def parse_params(raw: bytes | str) -> dict[str, str]:
             pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_PARAMS)
         except ValueError:
             raise InvalidRequest(f"more than {MAX_PARAMS} parameters") from None
+    elif "&" not in text:  # one parameter and nothing to decode: the usual body
+        name, _, value = text.partition("=")
+        return {name: value} if value else {}
     else:
-        # Nothing to decode (``grant_type=client_credentials&scope=a``, the usual body):
-        # what parse_qsl does, without its per-pair decoding calls.
+        # Nothing to decode (``grant_type=client_credentials&scope=a``): what parse_qsl
+        # does, without its per-pair decoding calls.
         if text.count("&") >= MAX_PARAMS:
             raise InvalidRequest(f"more than {MAX_PARAMS} parameters")
-        pairs = [(n, v) for n, _, v in (p.partition("=") for p in text.split("&") if p)]
+        pairs = [p.partition("=")[::2] for p in text.split("&") if p]
     params: dict[str, str] = {}
     for name, value in pairs:
         if name in params:
             raise InvalidRequest(f"parameter {name} is repeated")
         params[name] = value
-    return {k: v for k, v in params.items() if v != ""}
+    if "" in params.values():
+        return {k: v for k, v in params.items() if v != ""}
+    return params
 
 
 def is_form(content_type: str) -> bool:
     """Whether a ``Content-Type`` (parameters such as charset allowed) is a form body."""
-    return content_type.split(";", 1)[0].strip().lower() == FORM_TYPE
+    return content_type == FORM_TYPE or content_type.split(";", 1)[0].strip().lower() == FORM_TYPE

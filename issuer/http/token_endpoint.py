@@ -5,7 +5,7 @@ request, authenticates the client, runs the grant and mints the tokens; every
 outcome writes one audit line.
 """
 
-from dataclasses import replace
+from functools import partial
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -30,10 +30,7 @@ from gatekey.operator.model.vocabulary import Endpoint
 def token_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
     """The aiohttp handler of ``endpoint``."""
 
-    async def work(request: web.Request, entry: audit.AuditEntry) -> web.StreamResponse:
-        return await _issue(runtime, endpoint, request, entry)
-
-    return audited(runtime, endpoint.path, work)
+    return audited(runtime, endpoint.path, partial(_issue, runtime, endpoint))
 
 
 async def _issue(
@@ -54,15 +51,16 @@ async def _issue(
         entry.username = params.get(rules.user_param)
     admit(runtime, entry)
     now = runtime.clock()
-    presented = await prove_assertion(
-        runtime,
-        presented,
-        snapshot,
-        now,
-        management=endpoint.management,
-        token_type=endpoint.type,
-        path=endpoint.path,
-    )
+    if presented.assertion is not None:  # awaited only when there is one: a call costs
+        presented = await prove_assertion(
+            runtime,
+            presented,
+            snapshot,
+            now,
+            management=endpoint.management,
+            token_type=endpoint.type,
+            path=endpoint.path,
+        )
     at = instant(now)
     if request.method == "GET":
         policy = policy_for_url_parameters(snapshot, endpoint, presented.client_id, at)
@@ -74,12 +72,13 @@ async def _issue(
         raise UnsupportedGrantType(f"grant type {grant_type} is not supported")
     client = authenticate(snapshot, endpoint, presented, grant_type, at, params.get("resource"))
     entry.secret = client.secret
-    jkt = await _proven_key(runtime, request, client, now)
-    # Made once, with the proven key: ``dataclasses.replace`` costs a second construction.
+    proof = _proof(request, client)
+    jkt = None if proof is None else await _proven_key(runtime, request, proof, now)
+    # Made once, with the proven key: ``_replace`` would cost a second construction.
     ctx = GrantContext(snapshot, runtime.store, params, now, runtime.verify_password, jkt)
     grant = await rules.decide(client, ctx)
     if grant.jkt is None and ctx.dpop_jkt and client.policy.token.binding != "None":
-        grant = replace(grant, jkt=ctx.dpop_jkt)
+        grant = grant._replace(jkt=ctx.dpop_jkt)
     entry.principal = grant.subject
     minted = await runtime.minter.mint(grant, ctx)
     entry.scope = " ".join(grant.scope)
@@ -88,23 +87,27 @@ async def _issue(
     return json_response(minted.body)
 
 
-async def _proven_key(
-    runtime: Runtime, request: web.Request, client: Client, now: float
-) -> str | None:
-    """The key a DPoP proof of this request proves (RFC 9449 §5), checked whatever the
-    policy says (a bound refresh token stays bound); None without a proof, which a
-    ``DPoPRequired`` policy refuses."""
+def _proof(request: web.Request, client: Client) -> str | None:
+    """The request's DPoP proof (RFC 9449 §4.3), None without one, which a ``DPoPRequired``
+    policy refuses."""
     try:
         proof = proof_of(request)
-        if proof is None:
-            if client.policy.token.binding == "DPoPRequired":
-                raise InvalidDPoPProof("this client's tokens need a DPoP proof (RFC 9449)")
-            return None
-        # The URL the client may have written: the issuer's own, or what it connected to.
-        urls = (
-            runtime.settings.issuer_url.rstrip("/") + request.path,
-            f"{request.scheme}://{request.host}{request.path}",
-        )
+    except InvalidProof as exc:
+        raise InvalidDPoPProof(str(exc)) from None
+    if proof is None and client.policy.token.binding == "DPoPRequired":
+        raise InvalidDPoPProof("this client's tokens need a DPoP proof (RFC 9449)")
+    return proof
+
+
+async def _proven_key(runtime: Runtime, request: web.Request, proof: str, now: float) -> str:
+    """The key ``proof`` proves (RFC 9449 §5), checked whatever the policy says (a bound
+    refresh token stays bound)."""
+    # The URL the client may have written: the issuer's own, or what it connected to.
+    urls = (
+        runtime.settings.issuer_url.rstrip("/") + request.path,
+        f"{request.scheme}://{request.host}{request.path}",
+    )
+    try:
         return (await checked(runtime.store, proof, method=request.method, urls=urls, now=now)).jkt
     except InvalidProof as exc:
         raise InvalidDPoPProof(str(exc)) from None

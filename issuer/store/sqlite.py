@@ -32,8 +32,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gatekey.issuer.store.base import ChainJwt, StoreUnavailable, TokenRecord
 from gatekey.issuer.store.events import Event, EventHandler, JtiDenied, KeyBlocked, decode, encode
@@ -108,13 +108,11 @@ CREATE INDEX IF NOT EXISTS tokens_chain ON tokens (chain_id);
 
 CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_key);
 """
-_COLUMNS = (
-    "digest, kind, chain_id, grant_key, client_id, subject, username, scope, audience,"
-    " token_type, management, issued_at, expires_at, chain_started_at, refresh_count, used,"
-    " revoked, namespace, used_at, jkt"
-)
+_COLUMNS = ", ".join(TokenRecord._fields)
+"""A row is a record: the same values in the same order (see :func:`_row`)."""
 # Built from constants only; every value is a bound parameter.
-_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({','.join('?' * 20)})"  # noqa: S608
+_MARKS = ",".join("?" * len(TokenRecord._fields))
+_INSERT = f"INSERT INTO tokens ({_COLUMNS}) VALUES ({_MARKS})"  # noqa: S608
 _SELECT = f"SELECT {_COLUMNS} FROM tokens WHERE digest = ?"  # noqa: S608
 _SEP = "\x1f"
 # Columns added after the first release, added to an older state dir when opened.
@@ -138,14 +136,13 @@ _USE = (
 )
 
 
-@dataclass
-class _Write:
+class _Write(NamedTuple):
     """One caller's share of a group commit: rows, and the refresh token it rotates."""
 
-    rows: list[tuple[object, ...]]
-    jwts: list[tuple[object, ...]]
     rotates: tuple[object, ...] | None
     """The parameters of ``_USE`` when this write rotates a refresh token."""
+    rows: list[tuple[object, ...]]
+    jwts: list[tuple[object, ...]]
     done: "asyncio.Future[bool]"
 
 
@@ -186,7 +183,7 @@ class SQLiteStore:
         """Store ``records``. Calls made in one event-loop iteration share one transaction
         (group commit: a COMMIT costs more than the rows it writes); each caller still
         returns only once its rows are committed."""
-        await self._write(None, records, jwts)
+        await self._enqueue(None, records, jwts)
 
     async def rotate(
         self,
@@ -197,7 +194,7 @@ class SQLiteStore:
     ) -> bool:
         at = self._clock() if now is None else now
         successors = json.dumps([r.digest for r in records])
-        return await self._write((at, successors, _jwt_list(jwts), digest), records, jwts)
+        return await self._enqueue((at, successors, _jwt_list(jwts), digest), records, jwts)
 
     async def replace_rotation(
         self,
@@ -277,23 +274,27 @@ class SQLiteStore:
         db.executemany(_INSERT_JWT, [(j.jti, j.chain_id, j.expires_at) for j in jwts])
         return denied
 
-    async def _write(
+    def _enqueue(
         self,
         rotates: tuple[object, ...] | None,
         records: Sequence[TokenRecord],
         jwts: Sequence[ChainJwt],
-    ) -> bool:
+    ) -> "asyncio.Future[bool]":
+        """Join the group commit of this loop iteration (the first write schedules it);
+        the future says, once committed, whether the write was applied."""
         loop = asyncio.get_running_loop()
-        write = _Write(
-            [_row(r) for r in records],
-            [(j.jti, j.chain_id, j.expires_at) for j in jwts],
-            rotates,
-            loop.create_future(),
-        )
-        self._pending.append(write)
-        if len(self._pending) == 1:
+        done = loop.create_future()
+        if not self._pending:
             loop.call_soon(self._commit_pending)
-        return await write.done
+        self._pending.append(
+            _Write(
+                rotates,
+                [_row(r) for r in records],
+                [(j.jti, j.chain_id, j.expires_at) for j in jwts],
+                done,
+            )
+        )
+        return done
 
     def _commit_pending(self) -> None:
         batch, self._pending = self._pending, []
@@ -304,16 +305,14 @@ class SQLiteStore:
                     self._db.execute("BEGIN IMMEDIATE")
                     rows: list[tuple[object, ...]] = []
                     jwts: list[tuple[object, ...]] = []
-                    for write in batch:
+                    for rotates, write_rows, write_jwts, _ in batch:
                         # A rotation writes its successors only if it marked the old token.
                         # (No write of a batch can depend on another: a token is handed
                         # out only once the batch that stored it has committed.)
-                        ok = write.rotates is None or (
-                            self._db.execute(_USE, write.rotates).rowcount == 1
-                        )
+                        ok = rotates is None or self._db.execute(_USE, rotates).rowcount == 1
                         if ok:
-                            rows += write.rows
-                            jwts += write.jwts
+                            rows += write_rows
+                            jwts += write_jwts
                         outcomes.append(ok)
                     self._db.executemany(_INSERT, rows)
                     if jwts:
@@ -523,28 +522,8 @@ def _jwt_list(jwts: Sequence[ChainJwt]) -> str:
 
 
 def _row(r: TokenRecord) -> tuple[object, ...]:
-    return (
-        r.digest,
-        r.kind,
-        r.chain_id,
-        r.grant_key,
-        r.client_id,
-        r.subject,
-        r.username,
-        _SEP.join(r.scope),
-        _SEP.join(r.audience),
-        r.token_type,
-        r.management,
-        r.issued_at,
-        r.expires_at,
-        r.chain_started_at,
-        r.refresh_count,
-        int(r.used),
-        int(r.revoked),
-        r.namespace,
-        r.used_at,
-        r.jkt,
-    )
+    # scope and audience joined; the bools go in as they are (sqlite3 stores them as 0/1).
+    return (*r[:7], _SEP.join(r.scope), _SEP.join(r.audience), *r[9:])
 
 
 def _record(row: tuple[object, ...]) -> TokenRecord:

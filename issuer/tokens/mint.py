@@ -1,8 +1,7 @@
 """Turn a grant's decision into tokens: sign or store them, then shape the response."""
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gatekey.issuer.clock import instant
 from gatekey.issuer.domain import Chain, Grant, GrantContext
@@ -17,8 +16,7 @@ from gatekey.operator.model import duration_seconds
 from gatekey.operator.signing_keys import SigningKey
 
 
-@dataclass(frozen=True)
-class Minted:
+class Minted(NamedTuple):
     """The response body, and what the audit line says about it."""
 
     body: dict[str, Any]

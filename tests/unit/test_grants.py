@@ -260,7 +260,7 @@ async def test_refresh_of_a_used_token_revokes_the_chain(snapshot):
 async def test_refresh_of_another_namespaces_token_is_unknown(snapshot):
     client = await refreshable(snapshot)
     store = SQLiteStore(":memory:")
-    await store.add(replace(stored_refresh(client), namespace="evil"))
+    await store.add(stored_refresh(client)._replace(namespace="evil"))
     with pytest.raises(InvalidGrant, match="unknown"):
         await refresh_token.decide(client, context(snapshot, {"refresh_token": "gkrt_test"}, store))
 

@@ -1,7 +1,6 @@
 """The SQLite token store: round trips, single-use refresh, revocation, purge, persistence."""
 
 import sqlite3
-from dataclasses import replace
 
 import pytest
 
@@ -127,7 +126,7 @@ async def test_persists_across_reopen(tmp_path):
 
     second = SQLiteStore(path)
     try:
-        assert await second.get(refresh.digest) == replace(refresh, used=True, used_at=T0 + 5)
+        assert await second.get(refresh.digest) == refresh._replace(used=True, used_at=T0 + 5)
         assert await second.get(token_digest("gkat_a")) == record("gkat_a")
         assert await second.rotate(refresh.digest) is False
     finally:
@@ -159,7 +158,7 @@ def test_live():
     assert rec.live(T0)
     assert not rec.live(T0 + 10)
     assert record("a", expires_at=None).live(T0 + 10**9)
-    assert not replace(rec, revoked=True).live(T0)
+    assert not rec._replace(revoked=True).live(T0)
 
 
 async def test_opens_a_state_dir_from_before_the_grace_period(tmp_path):
