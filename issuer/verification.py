@@ -3,8 +3,9 @@
 JWTs are checked against the snapshot's keys (RFC 7515, RFC 9068 §4: ``typ``,
 ``iss``, ``exp``), opaque tokens against the store. Then the live state: the
 ``jti`` is not denied, the client still exists and (ACL mode) is enabled.
-Verified JWTs are cached until they expire; the live checks run on every use,
-so a revocation or a disabled credential takes effect at once.
+Verified JWTs are cached until they expire or the configuration (and so the key set)
+changes; the live checks run on every use, so a revocation or a disabled credential
+takes effect at once.
 """
 
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ class Verifier:
         self._issuers = {self.issuer_url + base: management for management, base in BASES.items()}
         """``iss`` -> management mode, compared exactly (RFC 9068 §4, RFC 8414 §3.3)."""
         self._cache: dict[str, Verified] = {}
+        self._cached_under: Snapshot | None = None
+        """The snapshot whose keys made the cached verifications."""
 
     async def verify(self, token: str, snapshot: Snapshot, now: float) -> Verified:
         """The verified token, live at ``now``, or :class:`InvalidToken`."""
@@ -103,6 +106,11 @@ class Verifier:
         self._cache.pop(token, None)
 
     def _jwt(self, token: str, snapshot: Snapshot, now: float) -> Verified:
+        if snapshot is not self._cached_under:
+            # A verification holds for the keys it was made with: a key taken out of the
+            # set (leaked, deleted) must stop its tokens even where they were seen before.
+            self._cache.clear()
+            self._cached_under = snapshot
         cached = self._cache.get(token)
         if cached is not None:
             if cached.expires_at is None or now < cached.expires_at:

@@ -10,6 +10,7 @@ client never believes a parameter was read when it was not.
 import asyncio
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gatekey.issuer.clients import Presented
 from gatekey.issuer.errors import InvalidRequest, RequestTimeout
@@ -35,21 +36,26 @@ async def read_form(request: web.Request, settings: IssuerSettings) -> dict[str,
     if (request.content_length or 0) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
     content = request.content
-    if content.is_eof():
-        # The whole body came with the head (a token request usually fits one packet):
-        # take what is buffered, with no timer armed and no read loop (they cost more
-        # than the body). aiohttp's own size check is ``read()``'s, so it is made here.
-        body = content.read_nowait()
-        if len(body) > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
-        return parse_params(body)
     try:
-        async with asyncio.timeout(settings.body_timeout):
-            body = await request.read()
+        if content.is_eof():
+            # The whole body came with the head (a token request usually fits one
+            # packet): take what is buffered, with no timer armed and no read loop (they
+            # cost more than the body). aiohttp's own size check is ``read()``'s, so it
+            # is made here.
+            body = content.read_nowait()
+            if len(body) > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        else:
+            async with asyncio.timeout(settings.body_timeout):
+                body = await request.read()
     except TimeoutError:
         raise RequestTimeout(
             f"the body did not arrive within {settings.body_timeout:g} s"
         ) from None
+    except (web.RequestPayloadError, HttpProcessingError):
+        # aiohttp inflates a ``Content-Encoding: gzip`` or ``deflate`` body itself and
+        # fails the read when it cannot: the client's bad input, not the server's fault.
+        raise InvalidRequest("the body could not be decoded (Content-Encoding)") from None
     return parse_params(body)
 
 
