@@ -42,6 +42,7 @@ USER_HEADER = "X-Authenticated-UserId"
 ROLES_HEADER = "X-Authenticated-UserRoles"
 CLIENT_HEADER = "X-Authenticated-ClientId"
 REALM = bearer_challenge()
+TWO_CREDENTIALS = bearer_challenge("invalid_request", "one Authorization field at most")
 AUTHZ_PREFIX = "/authz/"
 _STATUS = {status: str(status) for status in range(100, 600)}
 """The metric label of each status, made once."""
@@ -63,7 +64,15 @@ def authz_handler(runtime: Runtime) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         headers = request.headers
-        key = (headers.get(AUTHORIZATION), headers.get(_PROXY))
+        credentials = headers.getall(AUTHORIZATION, ())
+        if len(credentials) > 1:
+            # RFC 6750 §3.1: a repeated token is ``invalid_request``. Answered as a 401
+            # (not §3.1's 400), which every gateway passes on as a refusal, where a 400
+            # from the auth endpoint is their own error: the one value checked here need
+            # not be the one the API reads.
+            count("/authz", "", "401")
+            return web.Response(status=401, headers={"WWW-Authenticate": TWO_CREDENTIALS})
+        key = (credentials[0] if credentials else None, headers.get(_PROXY))
         snapshot, now = snapshots.current, runtime.clock()
         if snapshot is not passes.snapshot:
             passes.follow(snapshot)
@@ -133,7 +142,7 @@ def authz_handler(runtime: Runtime) -> Handler:
         identity = _identity(verified)
         # Not remembered: a DPoP proof is fresh on every request; an opaque token's record
         # lives in the store, where a revocation (here or on another replica) lands.
-        if not bound and not token.startswith(ACCESS_PREFIX):
+        if not bound and not token.startswith(ACCESS_PREFIX) and _canonical(key, token):
             until = _holds_until(verified, snapshot, now)
             claims = partial(_claims, verified, snapshot)
             found = Pass(identity, until, verified.jti, verified.scope, routes, claims)
@@ -141,6 +150,16 @@ def authz_handler(runtime: Runtime) -> Handler:
         return web.Response(headers=identity)
 
     return handle
+
+
+def _canonical(key: Key, token: str) -> bool:
+    """Whether the headers are spelled as clients and gateways send them: ``Bearer`` and
+    one space before the token, a proxy name without blanks around it. Only such a pair
+    is remembered: any other spelling of the same token (blanks, the scheme's case) gets
+    the same answer through the whole check, and cannot make the table hold one entry per
+    spelling."""
+    proxy = key[1]
+    return key[0] == "Bearer " + token and (proxy is None or proxy == proxy.strip())
 
 
 def _identity(verified: Verified) -> CIMultiDict[str]:
