@@ -48,8 +48,14 @@ tools: ## Install the tools the tests drive (nginx, redis, podman, helm, the Kub
 	@scripts/install-node-clients.sh
 	@scripts/install-controlplane.sh >/dev/null
 
+# The suite mostly waits (process start-ups, servers, the control plane): two workers halve
+# its time even on two cores. Tests run in groups (tests/conftest.py: a module, or a package
+# with a shared control plane or gateways), each whole on one worker, in the order collected
+# (the longest group first). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: venv tools ## Run every test (under CI=true a skipped test is a failure)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder)
 
 # mypy and import-linter find modules by path, and know nothing of setuptools'
 # package-dir mapping: give them a tree where gatekey/operator and gatekey/issuer exist.

@@ -36,7 +36,7 @@ import requests
 from tests.gateways.configs import ENVOY_BOOTSTRAP, NGINX_MAIN, NGINX_SITE, render
 from tests.support.issuer import write_manifests
 from tests.support.manifests import credential, policy, role
-from tests.support.process import GATEKEY, free_port, serving
+from tests.support.process import GATEKEY, die_with_parent, free_port, serving
 
 START_TIMEOUT_S = 30.0  # generous: a loaded 2-core CI machine starts Envoy slowly
 STOP_TIMEOUT_S = 10.0
@@ -267,7 +267,9 @@ def _envoy() -> str:
 def _start(name: str, argv: list[str], log: Path, url: str, ready: Ready) -> Gateway:
     """Start a gateway and poll it until ``ready(status)`` holds for a request to /."""
     with log.open("ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()
+        )
     gateway = Gateway(name, url, process, log)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:

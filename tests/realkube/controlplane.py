@@ -19,7 +19,6 @@ import ipaddress
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -35,16 +34,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.process import die_with_parent, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "scripts" / "install-controlplane.sh"
 SERVICE_CIDR = "10.96.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def binaries() -> Path:
@@ -239,8 +234,13 @@ class Process:
         with open(self.log, "ab") as out:
             out.write(f"\n--- start {time.strftime('%H:%M:%S')}: {' '.join(self.args)}\n".encode())
             out.flush()
+            # Its own session (stop() signals the group), and killed with this process.
             self.popen = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                self.args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
 
     def alive(self) -> bool:

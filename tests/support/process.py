@@ -1,12 +1,17 @@
 """``gatekey serve`` as a real process on a free loopback port."""
 
+import ctypes
+import itertools
 import os
+import random
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,10 +20,59 @@ import requests
 GATEKEY = str(Path(sys.executable).parent / "gatekey")
 
 
+# Ports for processes that bind them after free_port() returns (a child process cannot be
+# handed a bound socket). Not the kernel's ephemeral range (32768-60999 here), where any
+# process's connect() or bind(0) may take the port in the meantime; a block of its own per
+# xdist worker (PYTEST_XDIST_WORKER=gwN), so that two workers never pick the same port;
+# within it, every port once in a shuffled order before any again, so that a port is not
+# reused while the process that had it may still hold it, and two runs side by side
+# (another checkout's suite) rarely meet.
+PORT_BASE, PORT_BLOCK = 20000, 1500
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0) % 8
+_next_ports = itertools.cycle(
+    random.Random().sample(
+        range(PORT_BASE + _WORKER * PORT_BLOCK, PORT_BASE + (_WORKER + 1) * PORT_BLOCK),
+        PORT_BLOCK,
+    )
+)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port where nothing listens now, for a process about to bind it."""
+    for port in itertools.islice(_next_ports, PORT_BLOCK):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or in TIME_WAIT): the next one
+            return port
+    raise RuntimeError(f"no free port in worker {_WORKER}'s block of {PORT_BLOCK}")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGKILL the child when this process dies, even by
+    SIGKILL (prctl(2) PR_SET_PDEATHSIG), so that a killed pytest or a crashed xdist worker
+    leaves no server running with ppid 1.
+
+    The signal follows the *thread* that forked the child: only from the main thread, which
+    lives as long as the process (a child started by a short-lived thread would be killed
+    when that thread ends); elsewhere None, no preexec_fn.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        # Runs in the forked child, before exec: kept to two system calls.
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
 
 
 def gatekey(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -41,7 +95,9 @@ class Served(subprocess.Popen[str]):
         logs.mkdir(parents=True, exist_ok=True)
         self.stdout_path, self.stderr_path = logs / "stdout", logs / "stderr"
         with open(self.stdout_path, "w") as out, open(self.stderr_path, "w") as err:
-            super().__init__(args, stdout=out, stderr=err, text=True, env=env)
+            super().__init__(
+                args, stdout=out, stderr=err, text=True, env=env, preexec_fn=die_with_parent()
+            )
 
     def output(self) -> tuple[str, str]:
         return self.stdout_path.read_text(), self.stderr_path.read_text()
