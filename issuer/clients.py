@@ -151,9 +151,12 @@ def _proxy_key_client(
     if key is None or policy is None:
         raise InvalidClient("unknown client", basic=presented.basic)
     used = _check_proxy_key_secret(key, endpoint, presented, rules, now)
-    made = _PROXY_KEY_CLIENTS.of(snapshot)
-    slot = (key.client_id, endpoint.path, used)
-    client = made.get(slot)
+    # Everything a proxy-key client holds comes from the snapshot: the one made for the
+    # first request serves the next ones (its audience computed once). Only
+    # authenticated clients get in, so the table stays within the snapshot's keys.
+    made = snapshot.made
+    slot = ("proxy-key client", key.client_id, endpoint.path, used)
+    client: Client | None = made.get(slot)
     if client is None:
         client = made[slot] = Client(
             client_id=key.client_id,
@@ -166,26 +169,6 @@ def _proxy_key_client(
             secret=used,
         )
     return client
-
-
-class _PerSnapshot:
-    """Proxy-key clients made from the snapshot in force, by client id, endpoint and
-    secret generation: everything a proxy-key :class:`Client` holds comes from the
-    snapshot, which never changes, so the one made for the first request serves the
-    next ones (its audience computed once). Only authenticated clients get in, so the
-    table stays within the snapshot's proxy keys."""
-
-    def __init__(self) -> None:
-        self._snapshot: Snapshot | None = None
-        self._made: dict[tuple[str, str, Generation | None], Client] = {}
-
-    def of(self, snapshot: Snapshot) -> dict[tuple[str, str, Generation | None], Client]:
-        if snapshot is not self._snapshot:
-            self._snapshot, self._made = snapshot, {}
-        return self._made
-
-
-_PROXY_KEY_CLIENTS = _PerSnapshot()
 
 
 def _check_proxy_key_secret(

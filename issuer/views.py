@@ -141,6 +141,10 @@ class Snapshot:
     """Every namespace with a policy."""
     scopes: frozenset[str] = frozenset()
     """Every scope a Role defines."""
+    made: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """What request handling derived from this snapshot alone, kept for its next requests
+    (the proxy-key clients of :mod:`gatekey.issuer.clients`): it lives and dies with the
+    snapshot, so it never outlives the configuration it was made from."""
 
     def user_scopes(self, namespace: str, pool: str, username: str) -> frozenset[str]:
         """Scopes a user of ``pool`` holds through Roles of ``namespace``."""
