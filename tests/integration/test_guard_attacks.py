@@ -192,15 +192,11 @@ def test_a_malformed_request_never_writes_its_secret_to_the_log(tmp_path):
     field over its limit) and logs the refusal with the bytes it choked on: here the
     form with the client's secret. Nothing a client sends may reach the log verbatim."""
     from tests.support.issuer import write_manifests
-    from tests.support.process import gatekey, serving
+    from tests.support.process import serving, show_key
 
     manifests, state = tmp_path / "m", tmp_path / "state"
     write_manifests(manifests, policy("p", "JWT"))
-    key = json.loads(
-        gatekey(
-            "show-key", "--manifests", str(manifests), "--state-dir", str(state), "ApiProxy/orders"
-        ).stdout
-    )
+    key = show_key(manifests, state)
     body = (
         f"grant_type=client_credentials&client_id={key['client_id']}"
         f"&client_secret={key['client_secret']}"

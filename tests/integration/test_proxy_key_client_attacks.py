@@ -11,7 +11,7 @@ import requests
 
 from tests.support.issuer import write_manifests
 from tests.support.manifests import policy, user_pool
-from tests.support.process import eventually, gatekey, serving
+from tests.support.process import eventually, gatekey, serving, show_key
 
 
 def _token(url, client_id, secret, **form):
@@ -46,11 +46,7 @@ def _rotate(manifests, state):
 def test_a_secret_rotated_away_twice_is_refused_at_once(tmp_path):
     manifests, state = tmp_path / "m", tmp_path / "state"
     write_manifests(manifests, policy("p", "JWT"))
-    key = json.loads(
-        gatekey(
-            "show-key", "--manifests", str(manifests), "--state-dir", str(state), "ApiProxy/orders"
-        ).stdout
-    )
+    key = show_key(manifests, state)
     client_id, oldest = key["client_id"], key["client_secret"]
     with serving(manifests, state) as (url, _):
         for _ in range(3):  # made once, then served again
@@ -71,11 +67,7 @@ def test_an_audience_edited_out_is_not_minted_again(tmp_path):
     manifests, state = tmp_path / "m", tmp_path / "state"
     wide = policy("p", "JWT", token={"audience": ["https://api.example"]})
     write_manifests(manifests, wide)
-    key = json.loads(
-        gatekey(
-            "show-key", "--manifests", str(manifests), "--state-dir", str(state), "ApiProxy/orders"
-        ).stdout
-    )
+    key = show_key(manifests, state)
     client = (key["client_id"], key["client_secret"])
     with serving(manifests, state) as (url, _):
         for _ in range(3):

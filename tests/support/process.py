@@ -2,6 +2,7 @@
 
 import ctypes
 import itertools
+import json
 import os
 import random
 import signal
@@ -85,6 +86,14 @@ def gatekey(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env=os.environ | (env or {}),
         check=False,
     )
+
+
+def show_key(manifests: Path, state: Path, target: str = "ApiProxy/orders") -> dict[str, str]:
+    """``gatekey show-key``'s client id and secret of ``target`` (written to ``state``)."""
+    shown = gatekey("show-key", "--manifests", str(manifests), "--state-dir", str(state), target)
+    assert shown.returncode == 0, shown.stderr
+    key: dict[str, str] = json.loads(shown.stdout)
+    return key
 
 
 class Served(subprocess.Popen[str]):

@@ -7,7 +7,6 @@ so one valid token has thousands of spellings, each up to aiohttp's 8 KiB field 
 The number of passes is bounded; what each costs must be too, or one client holding
 one token fills the issuer's memory (the chart's limit is 512 MiB)."""
 
-import json
 import socket
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import requests
 
 from tests.support.issuer import write_manifests
 from tests.support.manifests import policy
-from tests.support.process import gatekey, serving
+from tests.support.process import serving, show_key
 
 FIELD = 8_100
 """Bytes of one ``Authorization`` value: under aiohttp's 8,190-byte field limit."""
@@ -72,11 +71,7 @@ def _ask(port: int, token: str, spellings: range) -> dict[int, int]:
 def test_one_token_spelled_many_ways_does_not_fill_the_issuer_memory(tmp_path):
     manifests, state = tmp_path / "m", tmp_path / "state"
     write_manifests(manifests, policy("orders-jwt", "JWT"))
-    key = json.loads(
-        gatekey(
-            "show-key", "--manifests", str(manifests), "--state-dir", str(state), "ApiProxy/orders"
-        ).stdout
-    )
+    key = show_key(manifests, state)
     with serving(manifests, state) as (url, process):
         form = {"grant_type": "client_credentials", **key}
         token = requests.post(url + "/auth/jwt", data=form, timeout=10).json()["access_token"]
