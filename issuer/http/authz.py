@@ -123,7 +123,7 @@ def authz_handler(runtime: Runtime) -> Handler:
         if bound:
             is_sidecar = sidecar is not None
             refused = await _dpop_refusal(
-                request, verified, token, scheme, is_sidecar, runtime, now
+                request, verified, token, scheme, is_sidecar, runtime, now, names
             )
             if refused is not None:
                 return refused
@@ -257,16 +257,16 @@ async def _dpop_refusal(
     sidecar: bool,
     runtime: Runtime,
     now: float,
+    names: HeaderNames,
 ) -> web.Response | None:
     """RFC 9449 §7: a bound token comes as ``Authorization: DPoP`` with a fresh proof of
-    its key, made for the method and URL the gateway reports and hashing this token."""
+    its key, made for the method and URL the gateway reports and hashing this token
+    (``names``: the original-request headers, made once by the handler)."""
     if token.jkt is None:
         return _dpop_401("invalid_token", "the token is not bound to a DPoP key")
     if scheme != "dpop":
         return _dpop_401("invalid_token", "a DPoP-bound token goes in Authorization: DPoP")
-    settings = runtime.settings
-    names = original_request_headers(settings)
-    method, target = _original_request(request, settings, names, sidecar=sidecar)
+    method, target = _original_request(request, runtime.settings, names, sidecar=sidecar)
     if target is None:
         return _dpop_401("invalid_dpop_proof", "the request checked is unknown")
     headers = request.headers
