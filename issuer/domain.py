@@ -51,9 +51,9 @@ class Client:
         return replace(self, targets=targets, policy=targets[0])
 
 
-@dataclass(frozen=True)
-class Chain:
-    """Where a refreshed token continues a chain."""
+class Chain(NamedTuple):
+    """Where a refreshed token continues a chain (a NamedTuple: a new one is made for
+    every stored token that starts a chain)."""
 
     chain_id: str
     started_at: float

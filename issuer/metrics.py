@@ -122,7 +122,12 @@ class Metrics:
         if grant not in KNOWN_GRANTS:
             grant = "" if grant is None else "other"
         endpoint = entry.endpoint
-        self.count(endpoint, grant, entry.error or "ok")
+        labels = (endpoint, grant, entry.error or "ok")
+        counts = self.counts
+        if labels in counts:  # :meth:`count`, inline: this runs for every request
+            counts[labels] += 1
+        else:
+            self.count(*labels)
         hist = self.latencies.get(endpoint)
         if hist is None:
             hist = self.latencies[endpoint] = _Latency()

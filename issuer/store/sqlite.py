@@ -30,8 +30,7 @@ import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -205,7 +204,7 @@ class SQLiteStore:
         grace: float,
     ) -> dict[str, float | None] | None:
         db = self._db
-        with _available():
+        with _AVAILABLE:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 denied = self._replace(digest, records, jwts, now, grace)
@@ -300,7 +299,7 @@ class SQLiteStore:
         batch, self._pending = self._pending, []
         outcomes: list[bool] = []
         try:
-            with _available():
+            with _AVAILABLE:
                 try:
                     self._db.execute("BEGIN IMMEDIATE")
                     rows: list[tuple[object, ...]] = []
@@ -332,22 +331,22 @@ class SQLiteStore:
                 write.done.set_result(ok)
 
     async def get(self, digest: str) -> TokenRecord | None:
-        with _available():
+        with _AVAILABLE:
             row = self._db.execute(_SELECT, (digest,)).fetchone()
         return None if row is None else _record(row)
 
     async def revoke(self, digest: str) -> None:
-        with _available():
+        with _AVAILABLE:
             self._db.execute("UPDATE tokens SET revoked = 1 WHERE digest = ?", (digest,))
 
     async def deny_jti(self, jti: str, until: float | None) -> None:
-        with _available():
+        with _AVAILABLE:
             self._db.execute(
                 "INSERT OR REPLACE INTO denied_jtis (jti, until) VALUES (?, ?)", (jti, until)
             )
 
     async def denied_jtis(self, now: float) -> dict[str, float | None]:
-        with _available():
+        with _AVAILABLE:
             rows = self._db.execute(
                 "SELECT jti, until FROM denied_jtis WHERE until IS NULL OR until >= ?", (now,)
             ).fetchall()
@@ -355,7 +354,7 @@ class SQLiteStore:
 
     async def revoke_chain(self, chain_id: str) -> dict[str, float | None]:
         db = self._db
-        with _available():
+        with _AVAILABLE:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 # The tombstone lasts as long as anything of the chain could still be used.
@@ -384,11 +383,11 @@ class SQLiteStore:
         return {str(jti): None if until is None else float(until) for jti, until in jwts}
 
     async def revoke_grant(self, grant_key: str) -> None:
-        with _available():
+        with _AVAILABLE:
             self._db.execute("UPDATE tokens SET revoked = 1 WHERE grant_key = ?", (grant_key,))
 
     async def remember_once(self, key: str, until: float) -> bool:
-        with _available():
+        with _AVAILABLE:
             # A row past its time is taken over, as if purged.
             cur = self._db.execute(
                 "INSERT INTO remembered (key, until) VALUES (?, ?) ON CONFLICT (key)"
@@ -399,7 +398,7 @@ class SQLiteStore:
 
     async def count_failure(self, key: str, window: float) -> int:
         now = self._clock()
-        with _available():
+        with _AVAILABLE:
             row = self._db.execute(
                 "INSERT INTO failures (key, count, expires_at) VALUES (?, 1, ?)"
                 " ON CONFLICT (key) DO UPDATE SET"
@@ -412,11 +411,11 @@ class SQLiteStore:
         return int(row[0])
 
     async def clear_failures(self, key: str) -> None:
-        with _available():
+        with _AVAILABLE:
             self._db.execute("DELETE FROM failures WHERE key = ?", (key,))
 
     async def block(self, key: str, until: float) -> None:
-        with _available():
+        with _AVAILABLE:
             self._db.execute(
                 "INSERT INTO blocks (key, until) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET until = MAX(until, excluded.until)",
@@ -424,7 +423,7 @@ class SQLiteStore:
             )
 
     async def blocks(self, now: float) -> dict[str, float]:
-        with _available():
+        with _AVAILABLE:
             rows = self._db.execute("SELECT key, until FROM blocks WHERE until > ?", (now,))
             return {str(key): float(until) for key, until in rows.fetchall()}
 
@@ -432,7 +431,7 @@ class SQLiteStore:
         # Here at once (even if the row cannot be written), in the other processes when
         # they next read the table.
         self._dispatch(event)
-        with _available():
+        with _AVAILABLE:
             self._db.execute(
                 "INSERT INTO events (origin, at, body) VALUES (?, ?, ?)",
                 (self._origin, self._clock(), encode(event)),
@@ -486,7 +485,7 @@ class SQLiteStore:
             handler(event)
 
     async def purge(self, now: float) -> int:
-        with _available():
+        with _AVAILABLE:
             cur = self._db.execute(
                 "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at < ?", (now,)
             )
@@ -507,13 +506,23 @@ class SQLiteStore:
         self._db.close()
 
 
-@contextmanager
-def _available() -> Iterator[None]:
-    """Turn SQLite failures into :class:`StoreUnavailable` (503), never a false success."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreUnavailable(type(exc).__name__) from exc
+class _Available:
+    """Turns SQLite failures into :class:`StoreUnavailable` (503), never a false success.
+    A class, not ``@contextmanager``: it frames every write batch, and a generator-based
+    one costs a generator and three calls per use."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+
+_AVAILABLE = _Available()
+"""Shared: it keeps no state."""
 
 
 def _jwt_list(jwts: Sequence[ChainJwt]) -> str:
