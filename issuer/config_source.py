@@ -1,8 +1,9 @@
 """Where the issuer's configuration comes from: one shape for the folder and the cluster.
 
 A :class:`ConfigSource` is run by ``gatekey serve`` and pushes into a :class:`Publisher`
-(the :class:`~gatekey.issuer.runtime.Runtime`): each snapshot it builds, each rebuild
-that failed (the last good snapshot keeps serving), and whether it is in step with
+(the :class:`~gatekey.issuer.runtime.Runtime`): each snapshot it builds, each re-read
+that found nothing new, each rebuild that failed (the last good snapshot keeps
+serving in both cases), and whether it is in step with
 where the configuration lives. It never holds the runtime, and the runtime never asks
 it anything: configuration flows one way, and ``serve`` only wires the two.
 """
@@ -21,6 +22,11 @@ class Publisher(Protocol):
 
     def publish(self, snapshot: Snapshot) -> None:
         """Serve ``snapshot`` from now on."""
+
+    def unchanged(self) -> None:
+        """A re-read found the configuration in force: the snapshot in force, and the
+        caches kept with it, stay (a source need not say so: the cluster's watches
+        only report changes)."""
 
     def rebuild_failed(self) -> None:
         """A rebuild failed; the last good snapshot keeps serving."""

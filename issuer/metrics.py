@@ -12,6 +12,7 @@ metric objects.
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.metrics_core import (
@@ -28,6 +29,9 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 _BUCKETS_MS = tuple(b * 1000 for b in LATENCY_BUCKETS)
 """The bounds in milliseconds, the unit of the audit line's ``duration_ms``."""
 _LE = (*(repr(float(b)) for b in LATENCY_BUCKETS), "+Inf")
+
+ReloadResult = Literal["ok", "unchanged", "error"]
+"""The ``result`` label of ``gatekey_snapshot_reloads_total``."""
 
 REQUESTS = "gatekey_requests"
 REQUESTS_HELP = "Requests by endpoint, grant and outcome (ok or the OAuth error code)."
@@ -96,7 +100,8 @@ class Metrics:
         self.registry.register(_RequestCollector(self))
         self.reloads = Counter(
             "gatekey_snapshot_reloads_total",
-            "Configuration reloads by result.",
+            "Configuration re-reads by result: ok (a new configuration swapped in), "
+            "unchanged (nothing changed: the one in force stays), error.",
             ["result"],
             registry=self.registry,
         )
@@ -142,9 +147,11 @@ class Metrics:
                 self.previous[key] = 0
             self.previous[key] += 1
 
-    def reloaded(self, ok: bool, skipped: int) -> None:
-        self.reloads.labels("ok" if ok else "error").inc()
-        if ok:
+    def reloaded(self, result: ReloadResult, skipped: int = 0) -> None:
+        """Count one re-read of the configuration; ``skipped``: the malformed objects left
+        out of a new one (``ok``)."""
+        self.reloads.labels(result).inc()
+        if result == "ok":
             self.skipped.set(skipped)
 
     def exposition(self) -> bytes:

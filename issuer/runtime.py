@@ -83,10 +83,14 @@ class Runtime:
     def publish(self, snapshot: Snapshot) -> None:
         """Serve ``snapshot`` from now on."""
         self.snapshots.swap(snapshot)
-        self.metrics.reloaded(True, len(snapshot.errors))
+        self.metrics.reloaded("ok", len(snapshot.errors))
+
+    def unchanged(self) -> None:
+        """A re-read found nothing new: counted, so that the periodic re-reads show."""
+        self.metrics.reloaded("unchanged")
 
     def rebuild_failed(self) -> None:
-        self.metrics.reloaded(False, 0)
+        self.metrics.reloaded("error")
 
     def source_health(self, in_step: bool) -> None:
         self.source_healthy = in_step

@@ -1,9 +1,12 @@
 """The embedded mode as a :class:`~gatekey.issuer.config_source.ConfigSource`: the folder's
-first snapshot before the listener opens, then a rebuild on every edit of the folder (or
+first snapshot before the listener opens, then a re-read on every edit of the folder (or
 of the state dir's secrets) and every minute (signing keys rotate by the clock).
 
-A broken edit keeps the last good snapshot serving; a log line is written when the
-configuration changed, and a manifest problem once, not at every periodic rebuild.
+A re-read whose result is the configuration in force publishes nothing new
+(:meth:`~gatekey.issuer.config_source.Publisher.unchanged`): the snapshot in force and
+its caches (remembered ``/authz`` passes, verified tokens, proxy-key clients) stay. A
+broken edit keeps the last good snapshot serving; a log line is written when the
+configuration changed, and a manifest problem once, not at every periodic re-read.
 """
 
 import asyncio
@@ -11,7 +14,6 @@ import gc
 import hashlib
 import json
 import logging
-from typing import Any
 
 from watchfiles import awatch
 
@@ -30,15 +32,20 @@ class FolderSource:
         self.source = source
         self.resync_seconds = resync_seconds
         self.fingerprint = ""
+        """Of the configuration in force (:func:`fingerprint`); empty before the first."""
         self.repeats = _Repeats()
         logging.getLogger("gatekey.embedded").addFilter(self.repeats)
+        # One re-read at a time, published in the order read: an edit and the periodic
+        # re-read must not publish an older result over a newer one.
+        self._rereading = asyncio.Lock()
 
     @property
     def description(self) -> str:
         return str(self.source.folder.root)
 
     async def first(self, publisher: Publisher) -> None:
-        publisher.publish(self._build().snapshot)
+        build, _ = self._build()
+        publisher.publish(build.snapshot)
         gc.freeze()  # the first snapshot lives long: keep it out of the collector's scans
 
     async def run(self, publisher: Publisher) -> None:
@@ -50,37 +57,58 @@ class FolderSource:
         secrets = self.source.state.root / "secrets"
         secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
         async for _changes in awatch(folder, secrets, debounce=200, step=50):
-            await self._rebuild(publisher)
+            await self._reread(publisher)
 
     async def _resync(self, publisher: Publisher) -> None:
         while True:
             await asyncio.sleep(self.resync_seconds)
-            await self._rebuild(publisher)
+            await self._reread(publisher)
 
-    async def _rebuild(self, publisher: Publisher) -> None:
-        try:
-            build = await asyncio.to_thread(self._build)
-        except Exception:
-            publisher.rebuild_failed()
-            _log.exception("reload failed; the last good configuration keeps serving")
-            return
-        publisher.publish(build.snapshot)
+    async def _reread(self, publisher: Publisher) -> None:
+        async with self._rereading:
+            try:
+                build, changed = await asyncio.to_thread(self._build)
+            except Exception:
+                publisher.rebuild_failed()
+                _log.exception("reload failed; the last good configuration keeps serving")
+                return
+            if changed:
+                publisher.publish(build.snapshot)
+            else:
+                publisher.unchanged()
 
-    def _build(self) -> Build:
+    def _build(self) -> tuple[Build, bool]:
+        """One pass over the folder, and whether its result differs from the configuration
+        in force (which it then becomes). In a worker thread: hashing 10,000 objects is
+        work the event loop must not wait for."""
         self.repeats.next_pass()
         build = self.source.build()
-        self._announce(build.objects, len(build.errors))
-        return build
+        return build, self._take(build)
 
-    def _announce(self, objects: Any, errors: int) -> None:
-        text = json.dumps(objects, sort_keys=True, default=str) + str(errors)
-        fingerprint = hashlib.sha256(text.encode()).hexdigest()
-        if fingerprint != self.fingerprint:
-            verb = "loaded" if not self.fingerprint else "changed"
-            _log.info(
-                "configuration %s: %d object(s), %d manifest error(s)", verb, len(objects), errors
-            )
-            self.fingerprint = fingerprint
+    def _take(self, build: Build) -> bool:
+        """Whether ``build`` changed the configuration; the log line says so when it did."""
+        new = fingerprint(build)
+        if new == self.fingerprint:
+            return False
+        verb = "loaded" if not self.fingerprint else "changed"
+        _log.info(
+            "configuration %s: %d object(s), %d manifest error(s)",
+            verb,
+            len(build.objects),
+            len(build.errors),
+        )
+        self.fingerprint = new
+        return True
+
+
+def fingerprint(build: Build) -> str:
+    """A digest of everything a build's snapshot is made from and the log reports: the
+    rendered objects (the snapshot is a pure function of them and the issuer's fixed
+    settings; the clock and the state dir's secrets reach it only through them) and the
+    manifest errors' texts."""
+    made_of = {"objects": build.objects, "errors": [str(error) for error in build.errors]}
+    text = json.dumps(made_of, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class _Repeats(logging.Filter):

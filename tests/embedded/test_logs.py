@@ -2,10 +2,10 @@
 changed, and the audit stream apart (standard output or ``--audit-log``)."""
 
 import json
-import re
 
 import requests
 
+from tests.embedded.test_reloads import config_lines, reread
 from tests.support.issuer import write_manifests
 from tests.support.manifests import policy
 from tests.support.process import eventually, gatekey, serving
@@ -52,28 +52,6 @@ def test_text_format_and_an_audit_file(tmp_path):
     assert len(audit) == 1
     assert " INFO gatekey.audit endpoint=/auth/jwt " in audit[0]
     assert "error=invalid_client" in audit[0]
-
-
-def reloads(url) -> float:
-    """How many times the folder was re-read and swapped in (Prometheus counter)."""
-    text = requests.get(url + "/metrics", timeout=5).text
-    found = re.search(r'^gatekey_snapshot_reloads_total\{result="ok"\} (\S+)$', text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
-def reread(url, folder, name):
-    """Touch a file that is no manifest, and wait until the folder was re-read."""
-    before = reloads(url)
-    (folder / name).write_text("not a manifest")
-    eventually(lambda: reloads(url) > before)
-
-
-def config_lines(process):
-    return [
-        line["message"]
-        for line in map(json.loads, process.output()[1].splitlines())
-        if line["message"].startswith("configuration ")
-    ]
 
 
 def test_a_configuration_line_only_when_something_changed(tmp_path):
