@@ -5,7 +5,8 @@ requests in flight finish.
 
 A connection must deliver its request head within ``header_timeout`` and its body
 within ``body_timeout``, and at most ``max_connections`` are open at once: a slow
-or flooding client holds no more than that (see ``docs/operations.md``).
+or flooding client holds no more than that, plus ``LINGER_SECONDS`` after an answer
+given before its body was read (see ``docs/operations.md``).
 """
 
 import asyncio
@@ -42,6 +43,14 @@ class StartupError(Exception):
 
 PURGE_SECONDS = 600.0
 SHUTDOWN_SECONDS = 8.0
+LINGER_SECONDS = 2.0
+"""How long aiohttp still reads and discards a request body left unread by the answer
+(408, 413, 400 on the Content-Type, 404, 405) before it closes the connection. Reading
+it lets a client still sending read that answer: closing with its data unread or
+arriving makes the kernel send a reset, which fails the client's send and can erase
+the answer before it is read (RFC 9112 §9.6). aiohttp's default, 10 s, would let a
+slow-body client keep its connection, and a ``max_connections`` slot, 10 s past its
+408; the rest of a body a client is really sending arrives well within 2 s."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,7 @@ async def _serve(options: ServeOptions, runtime: Runtime, source: ConfigSource) 
         shutdown_timeout=SHUTDOWN_SECONDS,
         access_log=None,
         keepalive_timeout=settings.header_timeout,
+        lingering_time=LINGER_SECONDS,
     )
     await runner.setup()
     site = BoundedSite(

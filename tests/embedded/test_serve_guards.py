@@ -2,14 +2,21 @@
 sockets against a real process.
 
 - A connection that dribbles its request head is closed after ``--header-timeout``;
-  one that dribbles its body gets 408 after ``--body-timeout``.
+  one that dribbles its body gets 408 after ``--body-timeout`` and is closed soon after,
+  while it still sends; a client still sending a body when it is refused (413, 400,
+  404) reads its answer.
 - Past ``--max-connections`` a connection is answered 503 and closed at once.
 - A busy port, a state dir in use by another server, or one that cannot be written:
   one line on standard error, no traceback.
 """
 
+import contextlib
+import http.client
 import json
+import re
 import socket
+import threading
+import time
 
 import requests
 
@@ -55,20 +62,104 @@ def test_an_idle_connection_is_closed_after_the_header_timeout(tmp_path):
         idle.close()
 
 
-def test_a_slow_body_gets_408_and_the_connection_closes(tmp_path):
-    with serving(manifests(tmp_path), tmp_path / "s", "--body-timeout", "1") as (url, _):
-        slow = connect(url)
-        slow.sendall(
+class Dribbler:
+    """A client that sends a request head, the start of its body, then one byte of the
+    rest every ``pause`` seconds: a slow-body (slow POST) attacker."""
+
+    def __init__(self, url: str, rest: int, pause: float) -> None:
+        self.sock = connect(url)
+        self.sock.sendall(
             b"POST /auth/jwt HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
-            b"grant_type=client_"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: " + str(len(START) + rest).encode() + b"\r\n\r\n" + START
         )
-        answer = read_all(slow)
-        slow.close()
-        head, _, body = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 408 ")
-        assert b"Connection: close" in head
-        assert json.loads(body)["error"] == "invalid_request"
+        self.unsent, self._pause = rest, pause
+        self._thread = threading.Thread(target=self._dribble, daemon=True)
+        self._thread.start()
+
+    def _dribble(self) -> None:
+        while self.unsent:
+            time.sleep(self._pause)
+            try:
+                self.sock.send(b"x")
+            except OSError:  # the server closed the connection
+                return
+            self.unsent -= 1
+
+    def answer(self) -> tuple[bytes, bytes]:
+        """The head and body of the server's answer (read by its Content-Length)."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += self.sock.recv(4096)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+        while len(body) < length:
+            body += self.sock.recv(4096)
+        return head, body
+
+    def wait_closed(self) -> int:
+        """Read until the server closes the connection; the bytes still unsent then."""
+        with contextlib.suppress(ConnectionResetError):
+            while self.sock.recv(4096):
+                pass
+        return self.unsent
+
+    def close(self) -> None:
+        self.unsent = 0
+        self.sock.close()
+        self._thread.join()
+
+
+START = b"grant_type=client_"
+
+
+def test_slow_bodies_get_408_and_give_their_connections_back(tmp_path):
+    """A slow-body client gets 408 with ``Connection: close``, and the server closes
+    its connection soon after, while the client is still sending: it does not read the
+    rest of the body for aiohttp's default 10 s of lingering, so slow clients cannot
+    keep every ``--max-connections`` slot past their 408.
+
+    Each client would finish its body about 8 s after its head, sooner than aiohttp's
+    default lingering, so the server must close first for the test to pass."""
+    limit = 3
+    args = ("--body-timeout", "1", "--max-connections", str(limit))
+    with serving(manifests(tmp_path), tmp_path / "s", *args) as (url, _):
+        slow = [Dribbler(url, rest=80, pause=0.1) for _ in range(limit)]
+        with connect(url) as extra:  # they hold every slot
+            assert read_all(extra).startswith(b"HTTP/1.1 503 ")
+        for client in slow:
+            head, body = client.answer()
+            assert head.startswith(b"HTTP/1.1 408 ")
+            assert b"Connection: close" in head
+            assert json.loads(body)["error"] == "invalid_request"
+        # The server closed every one while it still had body to send ...
+        assert all(client.wait_closed() > 0 for client in slow)
+        # ... and their slots are free for others.
+        eventually(lambda: _healthy(url))
+        for client in slow:
+            client.close()
+
+
+def test_a_client_still_sending_reads_its_refusal(tmp_path):
+    """A refusal that comes before the body was read (413 on Content-Length, 400 on the
+    Content-Type, 404) reaches a client still sending a large body: the server reads
+    the rest of it before closing, instead of resetting the connection under the
+    client. ``http.client`` sends the whole body before it reads the answer and fails
+    on a reset, as many clients do."""
+    refused = [
+        ("/auth/jwt", "application/x-www-form-urlencoded", 413, "invalid_request"),
+        ("/auth/jwt", "text/plain", 400, "invalid_request"),
+        ("/nowhere", "application/x-www-form-urlencoded", 404, "not_found"),
+    ]
+    body = b"x" * 4_000_000  # more than the socket buffers hold: still sending at the answer
+    with serving(manifests(tmp_path), tmp_path / "s") as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        for path, content_type, status, error in refused:
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=NEVER)
+            client.request("POST", path, body=body, headers={"Content-Type": content_type})
+            answer = client.getresponse()
+            assert (answer.status, json.loads(answer.read())["error"]) == (status, error)
+            client.close()
 
 
 def hold(url: str) -> socket.socket:
