@@ -27,6 +27,7 @@ import asyncio
 import base64
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -50,8 +51,9 @@ from gatekey.issuer.embedded.state_dir import StateDir
 from gatekey.issuer.embedded.watching import FolderSource
 from gatekey.issuer.runtime import Runtime, SnapshotHolder
 from gatekey.issuer.settings import IssuerSettings
-from gatekey.issuer.store.urls import open_store
+from gatekey.issuer.store.sqlite import SQLiteStore
 
+MANIFESTS = issuance.MANIFESTS + "---\n" + authz.MANIFESTS
 CONNECTIONS = 50
 """As wrk's ``-c50``: the SQLite group commit sees concurrent requests."""
 PEER = ("127.0.0.1", 40000)
@@ -182,15 +184,22 @@ def get(path: str, *headers: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{lines}\r\n".encode()
 
 
-async def gatekey_app(work: Path) -> tuple[web.Application, str]:
+async def gatekey_app(work: Path, prepared: Path | None = None) -> tuple[web.Application, str]:
     """The issuer's application on the bench manifests, wired as ``gatekey serve`` wires
     it (embedded source, SQLite store in the state dir), and the Basic header of the
-    bench proxy's key."""
-    gatekey = harness.Gatekey.prepare(work, issuance.MANIFESTS + "---\n" + authz.MANIFESTS)
+    bench proxy's key. ``prepared``: a folder of an earlier run to copy (the same keys,
+    no key generation in this process)."""
+    if prepared is not None:
+        shutil.copytree(prepared, work, dirs_exist_ok=True)
+        gatekey = harness.Gatekey(harness.gatekey_command(), work / "manifests", work / "state")
+    else:
+        gatekey = harness.Gatekey.prepare(work, MANIFESTS)
     key = gatekey.show_key("ApiProxy/bench")
     state = StateDir(gatekey.state)
     settings = IssuerSettings()
-    store = open_store(f"sqlite:///{state.store_path.absolute()}")
+    # Other processes' events are polled on a timer; there are none here, and under a
+    # counting tool a timer's work grows with the wall time the run takes.
+    store = SQLiteStore(state.store_path.absolute(), poll_seconds=3600)
     runtime = Runtime(SnapshotHolder(), store, settings)
     await FolderSource(EmbeddedSource(gatekey.manifests, state, settings)).first(runtime)
     pair = f"{key['client_id']}:{key['client_secret']}".encode()
@@ -220,51 +229,60 @@ class Row:
         return text
 
 
+@dataclass(frozen=True)
+class Target:
+    """One endpoint or ceiling under test: where its requests go, and what it is held to."""
+
+    label: str
+    served: Served
+    raw: bytes
+    ceiling: str | None = None
+    """The name of the target this one is compared with."""
+
+
+async def targets(folder: Path, prepared: Path | None = None) -> dict[str, Target]:
+    """The ceilings and Gatekey's endpoints, by short name (the order of the table)."""
+    app, basic = await gatekey_app(folder, prepared)
+    gatekey = await Served.of(app)
+    form = await Served.of(ceiling_app(ceiling_server.ROUTES["form"]))
+    nothing = await Served.of(ceiling_app(ceiling_server.ROUTES["nothing"]))
+    body = issuance.FORM_BODY
+    await gatekey.batch(post("/auth/jwt", body, basic), 1)
+    token = json.loads(gatekey.last.partition(b"\r\n\r\n")[2])["access_token"]
+    check = get(
+        f"/authz{authz.API_PATH}",
+        f"Authorization: Bearer {token}",
+        "X-Gatekey-Proxy: ApiProxy/bench",
+    )
+    return {
+        "form": Target("ceiling: form POST + JSON", form, post("/token", body, basic)),
+        "jwt": Target(
+            "POST /auth/jwt (ES256 JWT)", gatekey, post("/auth/jwt", body, basic), "form"
+        ),
+        "opaque": Target(
+            "POST /auth/token (opaque)", gatekey, post("/auth/token", body, basic), "form"
+        ),
+        "get": Target("ceiling: empty GET", nothing, get("/x")),
+        "authz": Target("GET /authz, cached ES256 JWT", gatekey, check, "get"),
+    }
+
+
 async def run(rounds: int, requests: int) -> int:
     with tempfile.TemporaryDirectory() as folder:
-        app, basic = await gatekey_app(Path(folder))
-        gatekey = await Served.of(app)
-        form = await Served.of(ceiling_app(ceiling_server.ROUTES["form"]))
-        nothing = await Served.of(ceiling_app(ceiling_server.ROUTES["nothing"]))
-        body = issuance.FORM_BODY
-        await gatekey.batch(post("/auth/jwt", body, basic), 1)
-        token = json.loads(gatekey.last.partition(b"\r\n\r\n")[2])["access_token"]
-        check = get(
-            f"/authz{authz.API_PATH}",
-            f"Authorization: Bearer {token}",
-            "X-Gatekey-Proxy: ApiProxy/bench",
-        )
-        rows = []
+        named = await targets(Path(folder))
+        rows: list[Row] = []
         for _ in range(2):  # interleaved, as the wrk benchmarks
-            c_form = Row(
-                "ceiling: form POST + JSON",
-                *await figures(form, post("/token", body, basic), rounds, requests),
-            )
-            c_get = Row("ceiling: empty GET", *await figures(nothing, get("/x"), rounds, requests))
-            rows += [
-                c_form,
-                Row(
-                    "POST /auth/jwt (ES256 JWT)",
-                    *await figures(gatekey, post("/auth/jwt", body, basic), rounds, requests),
-                    c_form,
-                ),
-                Row(
-                    "POST /auth/token (opaque)",
-                    *await figures(gatekey, post("/auth/token", body, basic), rounds, requests),
-                    c_form,
-                ),
-                c_get,
-                Row(
-                    "GET /authz, cached ES256 JWT",
-                    *await figures(gatekey, check, rounds, requests),
-                    c_get,
-                ),
-            ]
-        await gatekey.runner.cleanup()
+            measured: dict[str, Row] = {}
+            for name, target in named.items():
+                micros, opcodes = await figures(target.served, target.raw, rounds, requests)
+                ceiling = measured[target.ceiling] if target.ceiling else None
+                measured[name] = Row(target.label, micros, opcodes, ceiling)
+            rows += measured.values()
+        refused = sum({id(t.served): t.served.refused for t in named.values()}.values())
+        await named["jwt"].served.runner.cleanup()
     print(f"in process, {CONNECTIONS} connections, best of {rounds} x {requests} requests:")
     for row in rows:
         print(row.line())
-    refused = gatekey.refused + form.refused + nothing.refused
     if refused:
         print(
             f"bench: {refused} answers were not 200; these figures are not valid", file=sys.stderr
@@ -273,14 +291,49 @@ async def run(rounds: int, requests: int) -> int:
     return 0
 
 
+ONLY = ("form", "jwt", "opaque", "get", "authz")
+"""The targets' short names, in the order of the table."""
+WARM_UP = 200
+"""Requests answered before the counted batch of ``--only`` (caches, first-request paths)."""
+
+
+async def only(name: str, requests: int, prepared: Path) -> int:
+    """One target: a warm-up, then ``requests`` requests, nothing timed or traced: the run
+    ``bench/instructions.py`` counts under valgrind. Exit status 1 if an answer was not 200."""
+    with tempfile.TemporaryDirectory() as folder:
+        target = (await targets(Path(folder), prepared))[name]
+        await target.served.batch(target.raw, WARM_UP)
+        if requests:
+            await target.served.batch(target.raw, requests)
+        await target.served.runner.cleanup()
+    return 1 if target.served.refused else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9, help="timed batches (default 9)")
     parser.add_argument("--requests", type=int, default=400, help="requests a batch (default 400)")
+    parser.add_argument(
+        "--only",
+        choices=ONLY,
+        help="answer --requests of one target after a warm-up, untimed (bench/instructions.py)",
+    )
+    parser.add_argument(
+        "--prepared",
+        type=Path,
+        help="with --only: the manifests and state dir to copy (made there when missing)",
+    )
     args = parser.parse_args()
     # Audit lines are written as in production, to a stream that discards them.
     audit.configure(open(os.devnull, "w"))  # noqa: SIM115 (kept for the process's lifetime)
     with harness.exit_on_failure():
+        if args.only:
+            if args.prepared is None:
+                parser.error("--only needs --prepared")
+            if not args.prepared.exists():
+                args.prepared.mkdir(parents=True)
+                harness.Gatekey.prepare(args.prepared, MANIFESTS).show_key("ApiProxy/bench")
+            return uvloop.run(only(args.only, args.requests, args.prepared))
         return uvloop.run(run(args.rounds, args.requests))
     return 1
 
