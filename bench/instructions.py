@@ -7,14 +7,17 @@ is run twice under callgrind, answering a warm-up and then ``--requests`` reques
 none; the difference of the two totals, divided by ``--requests``, is what one request
 costs, start-up excluded: the HTTP parsing, routing, handler, response, event loop
 turns, and the native work the opcode count of ``bench/inprocess.py`` leaves out (the
-signature, orjson, SQLite). The socket system calls are not in it (the transport only
-collects answers), nor the time a core waits on memory, so a ratio here is one of work,
-not of seconds; on this machine it came within a few hundredths of the wrk ratios.
+signature, orjson, SQLite's own code). What the kernel does is not in it: the socket
+system calls (the transport only collects answers) and SQLite's file writes and reads.
+Nor is the time a core waits on memory. A ratio here is one of work, not of seconds, and
+it sits above the wrk ratio, far above for opaque tokens, whose store writes are system
+calls (docs/performance.md gives both).
 
 Repeatable: the same manifests, keys and state dir are copied into each run (from
 ``--prepared``, made once), ``PYTHONHASHSEED`` is fixed, and no timer runs during the
-requests. Two runs of one revision differ by about 0.1%. To compare revisions, run
-this script with ``PYTHONPATH`` pointing at another checkout's package.
+requests. Two runs of one revision differed by at most 0.5% here. To compare revisions,
+run this script with ``PYTHONPATH`` pointing at another checkout's package, on the same
+``--prepared`` folder.
 """
 
 import argparse
