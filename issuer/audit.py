@@ -86,12 +86,11 @@ def write(entry: AuditEntry, at: float) -> None:
         # UTF-8; a line with other than ASCII (a user name) keeps json's \u escapes,
         # whatever the encoding of the stream.
         fields = orjson.dumps(entry)
-        if fields.isascii():
-            # ``.3f``: the time to the millisecond, at a third of round()'s cost.
-            _sink(f'{{"time":{at:.3f},"logger":"{LOGGER}",{fields[1:].decode()}')
-        else:
-            line = {"time": round(at, 3), "logger": LOGGER, **vars(entry)}
-            _sink(json.dumps(line, separators=(",", ":")))
+        if not fields.isascii():
+            fields = json.dumps(vars(entry), separators=(",", ":")).encode()
+        # ``.3f``: the time to the millisecond, at a third of round()'s cost, spelled
+        # the same on every line.
+        _sink(f'{{"time":{at:.3f},"logger":"{LOGGER}",{fields[1:].decode()}')
     else:
         _sink(f"{_clock(at)} INFO {LOGGER} {_pairs(vars(entry))}")
 

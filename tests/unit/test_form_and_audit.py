@@ -67,3 +67,6 @@ def test_an_audit_line_with_other_than_ascii_keeps_json_escapes():
         **vars(audit.AuditEntry(endpoint="/auth/jwt", source=None)),
     }
     assert list(json.loads(second))[:3] == ["time", "logger", "endpoint"]
+    # Both lines spell the time alike, to the millisecond, whatever their characters.
+    assert first.startswith('{"time":1700000000.500,"logger":')
+    assert second.startswith('{"time":1700000001.000,"logger":')
