@@ -98,7 +98,8 @@ def test_signing_keys_rotate_with_overlap(own_emulator: EmulatorThread) -> None:
 
         # Shortly before the rotation is due, the successor is published, not yet signing.
         clock.now = start + rotation - prepublish + timedelta(minutes=1)
-        both = wait_for(lambda: len(kids()) == 2 and kids())
+        # A pass writes the keys' Secret and the JWKS ConfigMap concurrently: wait for both.
+        both = wait_for(lambda: len(kids()) == 2 and len(keys()) == 2 and kids())
         new = next(k for k in both if k != old)
         assert active_key(keys(), "ES256", clock.now).kid == old
 
