@@ -57,6 +57,36 @@ def test_restart_keeps_keys_secrets_and_refresh_tokens(tmp_path):
         assert refreshed.status_code == 200, refreshed.text
 
 
+def test_tokens_answered_survive_a_killed_process(tmp_path):
+    """An opaque or refresh token is answered only once its row is committed to the
+    state dir's SQLite file (docs/reference.md): a process killed with SIGKILL right after
+    answering, with no chance to checkpoint or close the file, loses none of them."""
+    manifests, state = tmp_path / "m", tmp_path / "state"
+    write_manifests(manifests, policy("p", "OAuth2", token={"refresh": {"enabled": True}}))
+    key = show_key(manifests, state, "ApiProxy/orders")
+    with serving(manifests, state) as (url, process):
+        answers = [token(url, key, "/auth/token").json() for _ in range(30)]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL
+    with serving(manifests, state) as (url, _):
+        for answer in answers:
+            found = requests.post(
+                url + "/auth/introspect",
+                data={"token": answer["access_token"]},
+                auth=key,
+                timeout=5,
+            )
+            assert found.json()["active"] is True, found.text
+        refreshed = requests.post(
+            url + "/auth/token",
+            data={"grant_type": "refresh_token", "refresh_token": answers[-1]["refresh_token"]},
+            auth=key,
+            timeout=5,
+        )
+        assert refreshed.status_code == 200, refreshed.text
+
+
 def test_state_dir_is_private_and_holds_no_tokens(tmp_path):
     manifests, state = tmp_path / "m", tmp_path / "state"
     write_manifests(manifests, policy("p", "OAuth2", token={"refresh": {"enabled": True}}))
