@@ -9,9 +9,9 @@ costs, start-up excluded: the HTTP parsing, routing, handler, response, event lo
 turns, and the native work the opcode count of ``bench/inprocess.py`` leaves out (the
 signature, orjson, SQLite's own code). What the kernel does is not in it: the socket
 system calls (the transport only collects answers) and SQLite's file writes and reads.
-Nor is the time a core waits on memory. A ratio here is one of work, not of seconds, and
-it sits above the wrk ratio, far above for opaque tokens, whose store writes are system
-calls (docs/performance.md gives both).
+Nor is the time a core waits on memory. A ratio here is one of work, not of seconds; for
+the token endpoints it sat above the wrk ratio, far above for opaque tokens while their
+store writes were most of their system calls (docs/performance.md gives both).
 
 Repeatable: the same manifests, keys and state dir are copied into each run (from
 ``--prepared``, made once), ``PYTHONHASHSEED`` is fixed, and no timer runs during the
