@@ -10,7 +10,7 @@ import requests
 
 from tests.support.issuer import write_manifests
 from tests.support.manifests import policy, role
-from tests.support.process import eventually, gatekey, serving, show_key
+from tests.support.process import client_credentials, eventually, gatekey, serving, show_key
 
 RELOADS = re.compile(r'^gatekey_snapshot_reloads_total\{result="(\w+)"\} (\S+)$', re.M)
 
@@ -27,19 +27,6 @@ def reread(url, folder, name) -> dict[str, float]:
     before = reloads(url).get("unchanged", 0)
     (folder / name).write_text("not a manifest")
     return eventually(lambda: (now := reloads(url)).get("unchanged", 0) > before and now)
-
-
-def token(url, client_id, client_secret, path="/auth/jwt", **more):
-    return requests.post(
-        url + path,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-            **more,
-        },
-        timeout=5,
-    )
 
 
 def config_lines(process):
@@ -66,9 +53,13 @@ def test_an_edited_manifest_is_still_swapped_in(tmp_path):
     key = show_key(manifests, state)
     with serving(manifests, state) as (url, _):
         assert reread(url, manifests, "notes.txt")["ok"] == 1
-        assert token(url, **key, scope="write").status_code == 400
+        assert client_credentials(url, **key, path="/auth/jwt", scope="write").status_code == 400
         write_manifests(manifests, policy("p", "JWT"), role("r", "ApiProxy/orders", scope="write"))
-        eventually(lambda: token(url, **key, scope="write").status_code == 200)
+        eventually(
+            lambda: (
+                client_credentials(url, **key, path="/auth/jwt", scope="write").status_code == 200
+            )
+        )
         assert reloads(url)["ok"] >= 2
 
 
@@ -85,8 +76,8 @@ def test_a_secret_rotated_in_the_state_dir_is_a_change(tmp_path):
         assert rotated.returncode == 0, rotated.stderr
         new = json.loads(rotated.stdout)
         assert new["client_secret"] != key["client_secret"]
-        eventually(lambda: token(url, **new, path="/auth/token").status_code == 200)
-        assert token(url, **key, path="/auth/token").status_code == 401
+        eventually(lambda: client_credentials(url, **new).status_code == 200)
+        assert client_credentials(url, **key).status_code == 401
         assert reloads(url)["ok"] >= 2
 
 

@@ -9,19 +9,7 @@ import requests
 from gatekey.operator import contract
 from tests.support.issuer import write_manifests
 from tests.support.manifests import credential, policy, secret
-from tests.support.process import eventually, gatekey, serving
-
-
-def token(url, client_id, client_secret, path="/auth/token", session=requests):
-    return session.post(
-        url + path,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client_id,
-            "client_secret": client_secret,
-        },
-        timeout=5,
-    )
+from tests.support.process import client_credentials, eventually, gatekey, serving
 
 
 def rotate(manifests, state, target, *extra):
@@ -50,7 +38,7 @@ def test_rotate_secret_while_serving_keeps_both_secrets_working(tmp_path):
     write_manifests(manifests, policy("p", "OAuth2"))
     client_id, old = show_key(manifests, state, "ApiProxy/orders")
     with serving(manifests, state) as (url, process):
-        assert token(url, client_id, old).status_code == 200
+        assert client_credentials(url, client_id, old).status_code == 200
         result = rotate(manifests, state, "ApiProxy/orders", "--keep", "2h")
         assert result.returncode == 0, result.stderr
         rotated = json.loads(result.stdout)
@@ -60,9 +48,9 @@ def test_rotate_secret_while_serving_keeps_both_secrets_working(tmp_path):
         expires = datetime.fromisoformat(rotated["previous_client_secret_expires_at"])
         assert timedelta(hours=1, minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=2)
         # The running issuer picks the new secret up from the state dir.
-        eventually(lambda: token(url, client_id, new).status_code == 200)
-        assert token(url, client_id, old).status_code == 200
-        assert token(url, client_id, old + "x").status_code == 401
+        eventually(lambda: client_credentials(url, client_id, new).status_code == 200)
+        assert client_credentials(url, client_id, old).status_code == 200
+        assert client_credentials(url, client_id, old + "x").status_code == 401
         metrics = requests.get(url + "/metrics", timeout=5).text
         lines = audit_lines(process)
     used = [(line["secret"], line["status"]) for line in lines if line["endpoint"] == "/auth/token"]
@@ -76,8 +64,8 @@ def test_rotate_secret_while_serving_keeps_both_secrets_working(tmp_path):
     # show-key shows the new secret; a restart keeps both generations.
     assert show_key(manifests, state, "ApiProxy/orders") == (client_id, new)
     with serving(manifests, state) as (url, _):
-        assert token(url, client_id, old).status_code == 200
-        assert token(url, client_id, new).status_code == 200
+        assert client_credentials(url, client_id, old).status_code == 200
+        assert client_credentials(url, client_id, new).status_code == 200
 
 
 def test_previous_secret_after_expiry_is_refused(start_issuer):
@@ -94,13 +82,19 @@ def test_previous_secret_after_expiry_is_refused(start_issuer):
             previous_client_secret_expires_at=rfc3339(later),
         ),
     )
-    assert token(issuer.url, "svc", "old-secret", "/credential/token").status_code == 200
-    assert token(issuer.url, "svc", "new-secret", "/credential/token").status_code == 200
+    assert (
+        client_credentials(issuer.url, "svc", "old-secret", "/credential/token").status_code == 200
+    )
+    assert (
+        client_credentials(issuer.url, "svc", "new-secret", "/credential/token").status_code == 200
+    )
     issuer.clock.advance(11 * 60)
-    refused = token(issuer.url, "svc", "old-secret", "/credential/token")
+    refused = client_credentials(issuer.url, "svc", "old-secret", "/credential/token")
     assert refused.status_code == 401
     assert refused.json()["error"] == "invalid_client"
-    assert token(issuer.url, "svc", "new-secret", "/credential/token").status_code == 200
+    assert (
+        client_credentials(issuer.url, "svc", "new-secret", "/credential/token").status_code == 200
+    )
     # Introspection and revocation callers follow the same rule.
     revoked = issuer.post(
         "/credential/revoke", {"token": "x", "client_id": "svc", "client_secret": "old-secret"}
@@ -127,9 +121,15 @@ def test_previous_secret_without_a_valid_expiry_is_not_honoured(start_issuer):
             previous_client_secret="bare-old",
         ),
     )
-    assert token(issuer.url, "svc", "new-secret", "/credential/token").status_code == 200
-    assert token(issuer.url, "svc", "old-secret", "/credential/token").status_code == 401
-    assert token(issuer.url, "bare", "bare-old", "/credential/token").status_code == 401
+    assert (
+        client_credentials(issuer.url, "svc", "new-secret", "/credential/token").status_code == 200
+    )
+    assert (
+        client_credentials(issuer.url, "svc", "old-secret", "/credential/token").status_code == 401
+    )
+    assert (
+        client_credentials(issuer.url, "bare", "bare-old", "/credential/token").status_code == 401
+    )
     errors = " ".join(issuer.build.snapshot.errors)
     assert "svc-credentials: previous client secret ignored" in errors
     assert "bare-credentials: previous client secret ignored" in errors
@@ -155,10 +155,12 @@ def test_previous_secret_of_another_namespace_does_not_authenticate(start_issuer
         return docs
 
     issuer = start_issuer(*tenant("a", "a-new", "a-old"), *tenant("b", "b-new", "b-old"))
-    assert token(issuer.url, "svc-a", "a-old", "/credential/token").status_code == 200
-    assert token(issuer.url, "svc-b", "b-old", "/credential/token").status_code == 200
+    assert client_credentials(issuer.url, "svc-a", "a-old", "/credential/token").status_code == 200
+    assert client_credentials(issuer.url, "svc-b", "b-old", "/credential/token").status_code == 200
     for client_id, other in [("svc-a", "b-old"), ("svc-a", "b-new"), ("svc-b", "a-old")]:
-        assert token(issuer.url, client_id, other, "/credential/token").status_code == 401
+        assert (
+            client_credentials(issuer.url, client_id, other, "/credential/token").status_code == 401
+        )
 
 
 def test_rotation_on_a_user_owned_secret_is_refused_and_never_written(tmp_path):
@@ -213,7 +215,7 @@ def test_a_client_cannot_trigger_a_rotation(tmp_path):
         )
         assert odd.status_code == 400
         assert odd.json()["error"] == "unsupported_grant_type"
-        assert token(url, client_id, current, session=session).status_code == 200
+        assert client_credentials(url, client_id, current, session=session).status_code == 200
     saved_after = (state / "secrets" / "default" / "apiproxy-orders-proxy-key.json").read_text()
     assert saved_after == saved
     assert contract.PREVIOUS_CLIENT_SECRET_KEY not in json.loads(saved_after)
@@ -229,7 +231,7 @@ def test_the_rotate_annotation_works_in_a_manifest_folder_too(start_issuer):
     same_id, new = issuer.proxy_key("ApiProxy", "orders")
     assert same_id == client_id
     assert new != old
-    assert token(issuer.url, client_id, old).status_code == 200
-    assert token(issuer.url, client_id, new).status_code == 200
+    assert client_credentials(issuer.url, client_id, old).status_code == 200
+    assert client_credentials(issuer.url, client_id, new).status_code == 200
     issuer.reload()  # the value is handled: no second rotation
     assert issuer.proxy_key("ApiProxy", "orders") == (client_id, new)

@@ -147,6 +147,22 @@ def serving(
             process.wait(timeout=15)
 
 
+def client_credentials(
+    url: str,
+    client_id: str,
+    client_secret: str,
+    path: str = "/auth/token",
+    session: requests.Session | None = None,
+    **more: str,
+) -> requests.Response:
+    """A ``client_credentials`` grant at ``path``, the secret in the body (RFC 6749
+    §2.3.1)."""
+    data = {"grant_type": "client_credentials", "client_id": client_id}
+    return (session or requests).post(
+        url + path, data={**data, "client_secret": client_secret, **more}, timeout=5
+    )
+
+
 def wait_ready(url: str, process: Served, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
