@@ -4,6 +4,7 @@ Built by :mod:`gatekey.issuer.snapshot_index` from the rendered objects; every f
 is indexed for O(1) look-ups on the request path.
 """
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,6 +95,15 @@ class CredentialView:
         """Not disabled and not past ``expiresAt``."""
         expires = self.spec.expires_at
         return not self.spec.disabled and (expires is None or now < expires)
+
+    def changes_after(self, now: float) -> float:
+        """The first instant (POSIX seconds) after ``now`` at which :meth:`enabled_at` or
+        :meth:`acl_at` may answer otherwise: its ``expiresAt``, or an ACL entry's. A
+        millisecond early: ``instant(now)`` rounds to the microsecond."""
+        spec = self.spec
+        ends = [spec.expires_at, *(e.expires_at for e in spec.acl)]
+        times = [end.timestamp() - 1e-3 for end in ends if end is not None]
+        return min((t for t in times if t > now), default=math.inf)
 
 
 @dataclass(frozen=True, slots=True)

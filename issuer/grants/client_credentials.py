@@ -22,5 +22,6 @@ async def decide(client: Client, ctx: GrantContext) -> Grant:
     )
 
 
-RULES = GrantRules(name="client_credentials", decide=decide)
-"""The real secret (or a client assertion) always; the client's grant list must name it."""
+RULES = GrantRules(name="client_credentials", decide=decide, decided_by_request=True)
+"""The real secret (or a client assertion) always; the client's grant list must name it;
+the scope follows from the client's roles and the form alone."""

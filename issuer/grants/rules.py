@@ -43,6 +43,10 @@ class GrantRules:
     failure throttle as a failed client authentication does."""
     issues_refresh: bool = True
     """A refresh token comes with the access token when the settings enable refresh."""
+    decided_by_request: bool = False
+    """The decision depends on the client and the form alone, not on the store, a user's
+    password or a token presented: the token endpoint may remember it for the same
+    request (:mod:`gatekey.issuer.http.grant_cache`)."""
 
     @property
     def at_token_endpoint(self) -> bool:

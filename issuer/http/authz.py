@@ -59,7 +59,7 @@ def authz_handler(runtime: Runtime) -> Handler:
     allowed = [p for p in configured if p is not None]
     sidecar = allowed[0] if len(allowed) == 1 else None
     passes = PassCache()
-    table = passes.passes
+    table = passes.table
     names = original_request_headers(settings)
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -177,14 +177,11 @@ def _holds_until(verified: Verified, snapshot: Snapshot, now: float) -> float:
     """The first instant after ``now`` at which the time-dependent checks (the token's
     ``exp``, its credential's ``expiresAt``, its ACL entries' ``expiresAt``) may answer
     otherwise; the snapshot being the same."""
-    times = [] if verified.expires_at is None else [float(verified.expires_at)]
+    until = math.inf if verified.expires_at is None else float(verified.expires_at)
     cred = snapshot.credentials.get(verified.client_id)
     if verified.management != "Policy" and cred is not None:
-        spec = cred.spec
-        ends = [spec.expires_at, *(e.expires_at for e in spec.acl)]
-        # A millisecond early: ``instant(now)`` rounds to the microsecond.
-        times += [end.timestamp() - 1e-3 for end in ends if end is not None]
-    return min((t for t in times if t > now), default=math.inf)
+        until = min(until, cred.changes_after(now))
+    return until
 
 
 def _allowed(

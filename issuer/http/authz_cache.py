@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from multidict import CIMultiDict
 
 from gatekey.issuer.routes import CompiledRoutes
-from gatekey.issuer.snapshot import Snapshot
+from gatekey.issuer.snapshot_memo import SnapshotMemo
 
 CACHE_SIZE = 50_000
 """Pairs remembered; the oldest goes first. Only tokens that passed get in, so the size
@@ -52,34 +52,8 @@ class Pass:
     """...with the client's Credential Metadata in the pass's snapshot, if a rule asks."""
 
 
-class PassCache:
-    """Remembered passes, for one snapshot at a time.
-
-    The hot path reads :attr:`passes` itself (one dictionary look-up, no call), after
-    :meth:`follow`."""
+class PassCache(SnapshotMemo[Key, Pass]):
+    """Remembered passes, for one snapshot at a time (at most :data:`CACHE_SIZE`)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._size = size
-        self.passes: dict[Key, Pass] = {}
-        """Always the same dictionary, emptied in place."""
-        self.snapshot: Snapshot | None = None
-
-    def follow(self, snapshot: Snapshot) -> None:
-        """Forget every pass unless ``snapshot`` is the one they were decided under."""
-        if snapshot is not self.snapshot:
-            self.passes.clear()
-            self.snapshot = snapshot
-
-    def put(self, key: Key, found: Pass, snapshot: Snapshot) -> None:
-        """Remember ``found``, decided under ``snapshot``; a decision made under an older
-        snapshot (one that changed while the check waited) is not kept."""
-        if snapshot is not self.snapshot:
-            return
-        passes = self.passes
-        if key not in passes and len(passes) >= self._size:
-            del passes[next(iter(passes))]
-        passes[key] = found
-
-    def drop(self, key: Key) -> None:
-        """Forget the pass of ``key`` (past its time)."""
-        self.passes.pop(key, None)
+        super().__init__(size)

@@ -11,7 +11,6 @@ Using two methods at once is refused.
 """
 
 import base64
-import binascii
 from collections.abc import Mapping
 from urllib.parse import unquote_plus
 
@@ -91,7 +90,7 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 once decoded
         raise InvalidClient("malformed Basic credentials", basic=True) from None
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id:

@@ -71,7 +71,9 @@ def regenerate_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
             grant = regenerate.decide(client, ctx, old)
         except TargetsUnreached as exc:
             raise InsufficientScope(exc.description) from None
-        minted = await runtime.minter.mint(grant, ctx, refresh=regenerate.RULES.issues_refresh)
+        minter = runtime.minter
+        prepared = minter.prepare(grant, refresh=regenerate.RULES.issues_refresh)
+        minted = await minter.mint(grant, ctx, prepared)
         if old.jti is not None:
             await runtime.revoke_jwt(old.jti, old.expires_at)
         entry.principal, entry.scope, entry.jti = grant.subject, " ".join(grant.scope), minted.jti

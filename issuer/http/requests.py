@@ -28,6 +28,11 @@ URL_PARAMETERS = (
 async def read_form(request: web.Request, settings: IssuerSettings) -> dict[str, str]:
     """The parameters of a form POST: 400 ``invalid_request`` for any other body or for
     URL parameters, 413 if too big, 408 if the body does not arrive in time."""
+    return parse_params(await read_form_body(request, settings))
+
+
+async def read_form_body(request: web.Request, settings: IssuerSettings) -> bytes:
+    """The body of a form POST, unparsed, with :func:`read_form`'s checks and refusals."""
     if "?" in request.raw_path and request.query_string:  # the raw target first: cheaper
         raise InvalidRequest(URL_PARAMETERS)
     if not is_form(request.headers.get("Content-Type", "")):
@@ -56,7 +61,7 @@ async def read_form(request: web.Request, settings: IssuerSettings) -> dict[str,
         # aiohttp inflates a ``Content-Encoding: gzip`` or ``deflate`` body itself and
         # fails the read when it cannot: the client's bad input, not the server's fault.
         raise InvalidRequest("the body could not be decoded (Content-Encoding)") from None
-    return parse_params(body)
+    return body
 
 
 async def read_client_form(

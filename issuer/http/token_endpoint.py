@@ -13,37 +13,60 @@ from aiohttp.typedefs import Handler
 from gatekey.issuer import audit
 from gatekey.issuer.clients import authenticate, policy_for_url_parameters
 from gatekey.issuer.clock import instant
-from gatekey.issuer.domain import Client, GrantContext
+from gatekey.issuer.domain import Client, Grant, GrantContext
 from gatekey.issuer.dpop import InvalidProof
 from gatekey.issuer.errors import InvalidDPoPProof, InvalidRequest, UnsupportedGrantType
 from gatekey.issuer.grants import GRANTS
 from gatekey.issuer.http.audited import admit, audited
 from gatekey.issuer.http.client_auth import presented_client, prove_assertion
+from gatekey.issuer.http.dpop import HEADER as DPOP_HEADER
 from gatekey.issuer.http.dpop import checked, proof_of
 from gatekey.issuer.http.form import parse_params
-from gatekey.issuer.http.requests import read_form
+from gatekey.issuer.http.grant_cache import GrantCache, Remembered, request_key
+from gatekey.issuer.http.requests import read_form_body
 from gatekey.issuer.http.responses import json_response
 from gatekey.issuer.runtime import Runtime
+from gatekey.issuer.snapshot import Snapshot
+from gatekey.issuer.tokens.mint import Minted
 from gatekey.operator.model.vocabulary import Endpoint
 
 
 def token_handler(runtime: Runtime, endpoint: Endpoint) -> Handler:
     """The aiohttp handler of ``endpoint``."""
 
-    return audited(runtime, endpoint.path, partial(_issue, runtime, endpoint))
+    return audited(runtime, endpoint.path, partial(_issue, runtime, endpoint, GrantCache()))
 
 
 async def _issue(
-    runtime: Runtime, endpoint: Endpoint, request: web.Request, entry: audit.AuditEntry
+    runtime: Runtime,
+    endpoint: Endpoint,
+    grants: GrantCache,
+    request: web.Request,
+    entry: audit.AuditEntry,
 ) -> web.StreamResponse:
     snapshot = runtime.snapshots.current
+    authorization = request.headers.get("Authorization")
+    key = None
     if request.method == "GET":
         if (endpoint.management, endpoint.type) not in snapshot.url_parameters:
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
         params = parse_params(request.query_string)
     else:
-        params = await read_form(request, runtime.settings)
-    presented = presented_client(request.headers.get("Authorization"), params)
+        body = await read_form_body(request, runtime.settings)
+        if DPOP_HEADER not in request.headers:  # a proof is fresh on every request
+            key = request_key(authorization, body)
+            if snapshot is not grants.snapshot:
+                grants.follow(snapshot)
+            found = grants.table.get(key)
+            if found is not None:
+                now = runtime.clock()
+                if now < found.until:
+                    grant, ctx = _remembered(runtime, found, entry, snapshot, now)
+                    minted = await runtime.minter.mint(grant, ctx, found.prepared)
+                    return _issued(entry, found.scope, minted)
+                grants.drop(key)
+        params = parse_params(body)
+    presented = presented_client(authorization, params)
     grant_type = params.get("grant_type")
     rules = GRANTS.get(grant_type) if grant_type is not None else None
     entry.client_id, entry.grant = presented.client_id, grant_type
@@ -80,8 +103,29 @@ async def _issue(
     if grant.jkt is None and ctx.dpop_jkt and client.policy.token.binding != "None":
         grant = grant._replace(jkt=ctx.dpop_jkt)
     entry.principal = grant.subject
-    minted = await runtime.minter.mint(grant, ctx)
-    entry.scope = " ".join(grant.scope)
+    prepared = runtime.minter.prepare(grant)
+    minted = await runtime.minter.mint(grant, ctx, prepared)
+    if key is not None:
+        grants.remember(key, grant, prepared, rules, now, snapshot)
+    return _issued(entry, " ".join(grant.scope), minted)
+
+
+def _remembered(
+    runtime: Runtime, found: Remembered, entry: audit.AuditEntry, snapshot: Snapshot, now: float
+) -> tuple[Grant, GrantContext]:
+    """The grant of a request whose decision was remembered, and its context: the client
+    and the grant are what the whole check decided; the throttle's blocks still apply."""
+    grant = found.grant
+    client = grant.client
+    entry.client_id, entry.grant = client.client_id, grant.grant_type
+    admit(runtime, entry)
+    entry.secret, entry.principal = client.secret, grant.subject
+    return grant, GrantContext(snapshot, runtime.store, {}, now, runtime.verify_password)
+
+
+def _issued(entry: audit.AuditEntry, scope: str, minted: Minted) -> web.Response:
+    """The token response (RFC 6749 §5.1), and what the audit line says of it."""
+    entry.scope = scope
     entry.result = "issued"
     entry.jti = minted.jti
     return json_response(minted.body)

@@ -11,7 +11,7 @@ from gatekey.issuer.snapshot import Snapshot
 from gatekey.issuer.store.base import ChainJwt, TokenKind, TokenRecord
 from gatekey.issuer.tokens.jwt_signer import JwtSigner
 from gatekey.issuer.tokens.opaque import ACCESS_PREFIX, REFRESH_PREFIX, new_id, new_token
-from gatekey.issuer.tokens.response import token_response
+from gatekey.issuer.tokens.response import ResponseTemplate, response_template, token_response
 from gatekey.operator.model import duration_seconds
 from gatekey.operator.signing_keys import SigningKey
 
@@ -21,6 +21,18 @@ class Minted(NamedTuple):
 
     body: dict[str, Any]
     jti: str | None
+
+
+class Prepared(NamedTuple):
+    """What every token of one grant shares, worked out once for it (a remembered grant
+    keeps it: :mod:`gatekey.issuer.http.grant_cache`)."""
+
+    claims: dict[str, Any]
+    """The JWT claims but each token's own (``iat``, ``nbf``, ``jti``, ``exp``); empty
+    for opaque tokens."""
+    response: ResponseTemplate
+    refreshable: bool
+    """A refresh token comes with the access token."""
 
 
 class Minter:
@@ -34,22 +46,59 @@ class Minter:
         self.omit_empty_scope = omit_empty_scope
         self._keys = _ActiveKeys()
 
-    async def mint(self, grant: Grant, ctx: GrantContext, *, refresh: bool = True) -> Minted:
-        """Sign or store the access token (and a refresh token when the settings and
-        ``refresh`` allow), then shape the response."""
+    def prepare(self, grant: Grant, *, refresh: bool = True) -> Prepared:
+        """The claims and the response fields of ``grant``'s tokens (a refresh token with
+        them when the settings and ``refresh`` allow)."""
+        client = grant.client
+        settings = client.token
+        credential = client.credential
+        refreshable = refresh and settings.refreshable
+        response = response_template(
+            ttl=None if settings.immortal else settings.ttl_seconds,
+            scope=grant.scope,
+            settings=client.policy.settings.response,
+            metadata=credential.claims if credential else (),
+            omit_empty_scope=self.omit_empty_scope,
+            token_type="DPoP" if grant.jkt else "Bearer",
+            refresh=refreshable,
+        )
+        if client.endpoint.type != "JWT":
+            return Prepared({}, response, refreshable)
+        claims: dict[str, Any] = (
+            {c.jwt_name: c.value for c in credential.claims if c.in_jwt}
+            if credential is not None and credential.claims
+            else {}
+        )
+        claims["iss"] = self.issuer_url + client.endpoint.base
+        claims["sub"] = grant.subject
+        claims["aud"] = grant.audience
+        claims["client_id"] = client.client_id
+        if grant.scope:  # RFC 9068 §2.2.3: no empty scope claim
+            claims["scope"] = " ".join(grant.scope)
+        if grant.jkt:
+            claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
+        return Prepared(claims, response, refreshable)
+
+    async def mint(
+        self, grant: Grant, ctx: GrantContext, prepared: Prepared | None = None
+    ) -> Minted:
+        """Sign or store the access token (and a refresh token where ``prepared`` says so),
+        then shape the response; ``prepared`` defaults to :meth:`prepare`'s."""
+        if prepared is None:
+            prepared = self.prepare(grant)
         client = grant.client
         settings = client.token
         endpoint = client.endpoint
         iat = int(ctx.now)
         ttl = None if settings.immortal else settings.ttl_seconds
         expires_at = None if ttl is None else iat + ttl
-        refreshable = refresh and settings.refreshable
+        refreshable = prepared.refreshable
         jti = None
         records: list[TokenRecord] = []
         jwts: list[ChainJwt] = []
         if endpoint.type == "JWT":
             jti = new_id()
-            access = self._jwt(grant, ctx, iat, expires_at, jti)
+            access = self._jwt(grant, prepared.claims, ctx, iat, expires_at, jti)
             opaque_digest = None
         else:
             access, opaque_digest = new_token(ACCESS_PREFIX)
@@ -97,43 +146,25 @@ class Minter:
             await rotate(grant, ctx, records, jwts)
         elif records:
             await ctx.store.add(*records, jwts=jwts)
-        body = token_response(
-            access_token=access,
-            refresh_token=refresh_token,
-            ttl=ttl,
-            scope=grant.scope,
-            settings=client.policy.settings.response,
-            metadata=client.credential.claims if client.credential else (),
-            omit_empty_scope=self.omit_empty_scope,
-            token_type="DPoP" if grant.jkt else "Bearer",
-        )
-        return Minted(body, jti)
+        return Minted(token_response(prepared.response, access, refresh_token), jti)
 
-    def _jwt(self, grant: Grant, ctx: GrantContext, iat: int, exp: int | None, jti: str) -> str:
-        client = grant.client
-        policy = client.policy
+    def _jwt(
+        self,
+        grant: Grant,
+        shared: dict[str, Any],
+        ctx: GrantContext,
+        iat: int,
+        exp: int | None,
+        jti: str,
+    ) -> str:
+        """The signed JWT: the grant's ``shared`` claims and this token's own."""
+        policy = grant.client.policy
         key = self._keys.active(ctx.snapshot, policy.namespace, policy.token.algorithm, ctx.now)
         if key is None:
             raise ServerError("the issuer has no signing key for this policy")
-        credential = client.credential
-        claims: dict[str, Any] = (
-            {c.jwt_name: c.value for c in credential.claims if c.in_jwt}
-            if credential is not None and credential.claims
-            else {}
-        )
-        claims["iss"] = self.issuer_url + client.endpoint.base
-        claims["sub"] = grant.subject
-        claims["aud"] = grant.audience
-        claims["client_id"] = client.client_id
-        claims["iat"] = iat
-        claims["nbf"] = iat
-        claims["jti"] = jti
+        claims = {**shared, "iat": iat, "nbf": iat, "jti": jti}
         if exp is not None:
             claims["exp"] = exp
-        if grant.scope:  # RFC 9068 §2.2.3: no empty scope claim
-            claims["scope"] = " ".join(grant.scope)
-        if grant.jkt:
-            claims["cnf"] = {"jkt": grant.jkt}  # RFC 9449 §6.1
         return self.signer.sign(claims, key, policy.namespace)
 
 

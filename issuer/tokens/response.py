@@ -47,35 +47,56 @@ def _shape(settings: ResponseSettings) -> _Shape:
     return shape
 
 
-def token_response(
+class ResponseTemplate(NamedTuple):
+    """The token response of one grant but its tokens: the names of the token fields, and
+    every other field, in order (built once per grant, copied into each response)."""
+
+    access_token: str
+    refresh_token: str | None
+    """None when the policy leaves the refresh token's field out."""
+    fields: dict[str, Any]
+
+
+def response_template(
     *,
-    access_token: str,
-    refresh_token: str | None,
     ttl: int | None,
     scope: tuple[str, ...],
     settings: ResponseSettings,
     metadata: Iterable[ResolvedClaim] = (),
     token_type: str = "Bearer",  # noqa: S107 (RFC 6750 scheme, not a secret)
     omit_empty_scope: bool = False,
-) -> dict[str, Any]:
-    """The JSON body: renamed fields, optional ones left out, metadata entries added.
+    refresh: bool = False,
+) -> ResponseTemplate:
+    """The fields around the tokens: renamed, optional ones left out, metadata entries added.
 
     ``ttl`` is None for an immortal token, which then has no ``expires_in``.
-    Metadata never replaces a response field. ``scope`` is there, empty when nothing
-    was granted (the seed), unless the policy leaves it out (``response.include.scope:
-    false``) or the issuer omits an empty one (``--omit-empty-scope``).
+    Metadata never replaces a response field, nor the tokens' (``refresh``: a refresh
+    token comes with the access token). ``scope``
+    is there, empty when nothing was granted (the seed), unless the policy leaves it out
+    (``response.include.scope: false``) or the issuer omits an empty one
+    (``--omit-empty-scope``).
     """
     shape = _shape(settings)
-    body: dict[str, Any] = {shape.access_token: access_token}
+    fields: dict[str, Any] = {}
     if shape.token_type is not None:
-        body[shape.token_type] = token_type
+        fields[shape.token_type] = token_type
     if ttl is not None and shape.expires_in is not None:
-        body[shape.expires_in] = ttl * shape.factor
-    if refresh_token is not None and shape.refresh_token is not None:
-        body[shape.refresh_token] = refresh_token
+        fields[shape.expires_in] = ttl * shape.factor
     if shape.scope is not None and (scope or not omit_empty_scope):
-        body[shape.scope] = " ".join(scope)
+        fields[shape.scope] = " ".join(scope)
+    taken = (shape.access_token, shape.refresh_token if refresh else None)
     for claim in metadata:
-        if claim.in_response:
-            body.setdefault(claim.key, claim.value)
+        if claim.in_response and claim.key not in taken:
+            fields.setdefault(claim.key, claim.value)
+    return ResponseTemplate(shape.access_token, shape.refresh_token, fields)
+
+
+def token_response(
+    template: ResponseTemplate, access_token: str, refresh_token: str | None
+) -> dict[str, Any]:
+    """The JSON body (RFC 6749 §5.1): the tokens, then the template's fields."""
+    body: dict[str, Any] = {template.access_token: access_token}
+    if refresh_token is not None and template.refresh_token is not None:
+        body[template.refresh_token] = refresh_token
+    body.update(template.fields)
     return body

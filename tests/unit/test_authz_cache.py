@@ -15,16 +15,16 @@ def test_a_new_snapshot_forgets_every_pass():
     cache.follow(first)
     cache.put(("Bearer a", None), _pass("a"), first)
     cache.follow(first)
-    assert ("Bearer a", None) in cache.passes
+    assert ("Bearer a", None) in cache.table
     cache.follow(Snapshot())
-    assert cache.passes == {}
+    assert cache.table == {}
 
 
 def test_a_pass_decided_under_an_older_snapshot_is_not_kept():
     cache, old, new = PassCache(), Snapshot(), Snapshot()
     cache.follow(new)
     cache.put(("Bearer a", None), _pass("a"), old)
-    assert cache.passes == {}
+    assert cache.table == {}
 
 
 def test_the_table_is_bounded_the_oldest_going_first():
@@ -32,8 +32,8 @@ def test_the_table_is_bounded_the_oldest_going_first():
     cache.follow(snapshot)
     for name in "abc":
         cache.put((f"Bearer {name}", "orders"), _pass(name), snapshot)
-    assert list(cache.passes) == [("Bearer b", "orders"), ("Bearer c", "orders")]
+    assert list(cache.table) == [("Bearer b", "orders"), ("Bearer c", "orders")]
     cache.put(("Bearer c", "orders"), _pass("c2"), snapshot)  # a refresh evicts nothing
-    assert len(cache.passes) == 2
+    assert len(cache.table) == 2
     cache.drop(("Bearer b", "orders"))
-    assert list(cache.passes) == [("Bearer c", "orders")]
+    assert list(cache.table) == [("Bearer c", "orders")]
