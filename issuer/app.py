@@ -47,7 +47,11 @@ def create_app(runtime: Runtime) -> web.Application:
     routes: list[web.RouteDef] = []  # audited: they guard themselves
     for endpoint in ENDPOINTS:
         handler = token_handler(runtime, endpoint)
-        routes += [web.post(endpoint.path, handler), web.get(endpoint.path, handler)]
+        # Not HEAD: it would mint (and store) tokens that no one receives.
+        routes += [
+            web.post(endpoint.path, handler),
+            web.get(endpoint.path, handler, allow_head=False),
+        ]
         if endpoint.type == "JWT":
             routes.append(
                 web.post(f"{endpoint.path}/{REGENERATE}", regenerate_handler(runtime, endpoint))
@@ -83,7 +87,8 @@ def _refusals(routes: list[web.RouteDef]) -> list[web.RouteDef]:
     for route in routes:
         taken = methods.setdefault(route.path, set())
         taken.add(route.method)
-        if route.method == hdrs.METH_GET:  # aiohttp's ``web.get`` answers HEAD too
+        # aiohttp's ``web.get`` answers HEAD too, unless told not to.
+        if route.method == hdrs.METH_GET and route.kwargs.get("allow_head", True):
             taken.add(hdrs.METH_HEAD)
     refusals = [
         web.route(hdrs.METH_ANY, path, method_not_allowed(taken))

@@ -97,13 +97,15 @@ class CredentialView:
         return not self.spec.disabled and (expires is None or now < expires)
 
     def changes_after(self, now: float) -> float:
-        """The first instant (POSIX seconds) after ``now`` at which :meth:`enabled_at` or
-        :meth:`acl_at` may answer otherwise: its ``expiresAt``, or an ACL entry's. A
-        millisecond early: ``instant(now)`` rounds to the microsecond."""
+        """The instant (POSIX seconds) from which :meth:`enabled_at` or :meth:`acl_at` may
+        answer otherwise than at ``now``: the first ``expiresAt`` still ahead, its own or
+        an ACL entry's, a millisecond early (``instant(now)`` rounds to the microsecond).
+        The margin is taken after choosing the end: an end less than a millisecond
+        ahead gives an instant already past, not the next end."""
         spec = self.spec
         ends = [spec.expires_at, *(e.expires_at for e in spec.acl)]
-        times = [end.timestamp() - 1e-3 for end in ends if end is not None]
-        return min((t for t in times if t > now), default=math.inf)
+        ahead = [t for t in (end.timestamp() for end in ends if end is not None) if t > now]
+        return min(ahead, default=math.inf) - 1e-3
 
 
 @dataclass(frozen=True, slots=True)

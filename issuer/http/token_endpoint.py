@@ -44,15 +44,18 @@ async def _issue(
     request: web.Request,
     entry: audit.AuditEntry,
 ) -> web.StreamResponse:
-    snapshot = runtime.snapshots.current
     authorization = request.headers.get("Authorization")
     key = None
     if request.method == "GET":
+        snapshot = runtime.snapshots.current
         if (endpoint.management, endpoint.type) not in snapshot.url_parameters:
             raise web.HTTPMethodNotAllowed("GET", ["POST"])
         params = parse_params(request.query_string)
     else:
         body = await read_form_body(request, runtime.settings)
+        # Read once the body is in: a body that came slowly, across a re-read of the
+        # configuration, is decided under the configuration in force when it arrived.
+        snapshot = runtime.snapshots.current
         if DPOP_HEADER not in request.headers:  # a proof is fresh on every request
             key = request_key(authorization, body)
             if snapshot is not grants.snapshot:

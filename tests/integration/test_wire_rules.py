@@ -130,7 +130,26 @@ def test_other_methods_are_405(issuer, method):
     response = issuer.session.request(method, issuer.url + "/auth/token", timeout=5)
     assert response.status_code == 405
     assert response.json()["error"] == "invalid_request"
-    assert set(response.headers["Allow"].split(",")) == {"GET", "HEAD", "POST"}
+    assert set(response.headers["Allow"].split(",")) == {"GET", "POST"}
+
+
+@pytest.mark.parametrize("path", ["/auth/token", "/auth/jwt", "/credential/token"])
+def test_head_on_a_token_endpoint_mints_nothing(start_issuer, path):
+    """aiohttp answers HEAD wherever GET is routed; on a token endpoint that would mint,
+    and for opaque tokens store, a token no one receives (and ``revokePrevious`` would
+    revoke the client's tokens for it)."""
+    issuer = start_issuer(policy("orders-oauth2", "OAuth2"), policy("orders-jwt", "JWT"))
+    client_id, secret = issuer.proxy_key("ApiProxy", "orders")
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    response = issuer.session.request("HEAD", issuer.url + path, data=form, timeout=5)
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(",")) == {"GET", "POST"}
+    served = [
+        line
+        for line in issuer.get("/metrics").text.splitlines()
+        if line.startswith("gatekey_requests_total{") and f'endpoint="{path}"' in line
+    ]
+    assert served == [], "the token endpoint's handler ran"
 
 
 @pytest.mark.parametrize(

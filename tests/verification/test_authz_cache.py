@@ -46,6 +46,24 @@ def test_a_credential_expiring_while_remembered_stops_its_tokens(start_issuer):
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
+def test_a_pass_decided_just_before_an_acl_entry_ends_is_not_remembered_past_it(start_issuer):
+    """The last millisecond before ``expiresAt``: the pass must end with the entry, not
+    hold until the next end (or the next configuration)."""
+    ends = float(int(time.time()) + 600)
+    svc = credential("svc", ["ApiProxy/orders", "ApiProxy/billing"])
+    svc["spec"]["acl"][0]["expiresAt"] = _iso(ends)
+    issuer = start_issuer(
+        policy("orders-acl", "JWT", management="ACL"),
+        policy("billing-acl", "JWT", "ApiProxy/billing", management="ACL"),
+        svc,
+    )
+    token = issue(issuer, "/credential/jwt", issuer.credential("svc"))["access_token"]
+    issuer.clock.now = ends - 0.0005
+    assert authz(issuer, token, "orders").status_code == 200
+    issuer.clock.now = ends + 100  # the token lives an hour; the entry has ended
+    assert authz(issuer, token, "orders").status_code == 403
+
+
 def test_an_acl_entry_expiring_while_remembered_stops_reaching_the_proxy(start_issuer):
     svc = credential("svc", ["ApiProxy/orders", "ApiProxy/billing"])
     svc["spec"]["acl"][0]["expiresAt"] = _iso(time.time() + 600)

@@ -253,3 +253,66 @@ def test_opaque_tokens_of_a_remembered_request_are_each_stored(start_issuer):
     for token in tokens:
         answer = issuer.post("/auth/introspect", {"token": token, **form}).json()
         assert answer["active"] is True, answer
+
+
+@pytest.mark.parametrize("before_end", [0.0005, 0.0009, 0.002])
+def test_a_grant_decided_just_before_an_expiry_is_not_remembered_past_it(start_issuer, before_end):
+    """A grant made in the last millisecond before the Credential's ``expiresAt`` (a
+    service polling fast enough always lands there) must not be remembered for good."""
+    expires = float(int(time.time()) + 600)
+    issuer = start_issuer(
+        policy("acl", "JWT", management="ACL"),
+        credential("svc", ["ApiProxy/orders"], expiresAt=_iso(expires)),
+    )
+    form = _form(issuer.credential("svc"))
+    issuer.clock.now = expires - before_end
+    assert issuer.post("/credential/jwt", form).status_code == 200
+    issuer.clock.now = expires + 86400
+    refused = issuer.post("/credential/jwt", form)
+    assert refused.status_code == 401, refused.text
+
+
+def test_an_acl_entry_ending_just_after_a_grant_leaves_the_audience(start_issuer):
+    ends = float(int(time.time()) + 600)
+    svc = credential("svc", ["ApiProxy/orders", "ApiProxy/billing"])
+    svc["spec"]["acl"][0]["expiresAt"] = _iso(ends)
+    issuer = start_issuer(
+        policy("orders-acl", "JWT", management="ACL"),
+        policy("billing-acl", "JWT", "ApiProxy/billing", management="ACL"),
+        svc,
+    )
+    form = _form(issuer.credential("svc"))
+    issuer.clock.now = ends - 0.0009
+    assert issuer.post("/credential/jwt", form).status_code == 200
+    issuer.clock.now = ends + 86400
+    after = issuer.post("/credential/jwt", form)
+    assert after.status_code == 200, after.text
+    audience = verified_claims(issuer, after.json()["access_token"], "/credential")["aud"]
+    assert "ApiProxy/orders" not in audience
+
+
+def test_a_body_that_arrives_across_a_reload_is_decided_under_the_new_configuration(
+    start_issuer,
+):
+    documents = [policy("acl", "JWT", management="ACL")]
+    issuer = start_issuer(*documents, credential("svc", ["ApiProxy/orders"]))
+    client_id, client_secret = issuer.credential("svc")
+    body = f"grant_type=client_credentials&client_id={client_id}&client_secret={client_secret}"
+    host, port = issuer.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /credential/jwt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:5].encode()
+        )
+        write_manifests(
+            issuer.source.folder.root,
+            *documents,
+            credential("svc", ["ApiProxy/orders"], disabled=True),
+        )
+        issuer.reload()
+        conn.sendall(body[5:].encode())
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    assert int(received.split()[1]) == 401, received[:300]
