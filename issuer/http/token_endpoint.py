@@ -1,8 +1,9 @@
 """The four token endpoints: ``/auth/jwt|token`` and ``/credential/jwt|token``.
 
 RFC 6749 §3.2 (the endpoint), §5 (responses); docs/api.md. The handler reads the
-request, authenticates the client, runs the grant and mints the tokens; every
-outcome writes one audit line.
+request, authenticates the client, runs the grant and mints the tokens; the same
+``client_credentials`` request granted before takes its remembered grant instead
+(:mod:`gatekey.issuer.http.grant_cache`). Every outcome writes one audit line.
 """
 
 from functools import partial

@@ -70,11 +70,10 @@ def response_template(
     """The fields around the tokens: renamed, optional ones left out, metadata entries added.
 
     ``ttl`` is None for an immortal token, which then has no ``expires_in``.
-    Metadata never replaces a response field, nor the tokens' (``refresh``: a refresh
-    token comes with the access token). ``scope``
-    is there, empty when nothing was granted (the seed), unless the policy leaves it out
-    (``response.include.scope: false``) or the issuer omits an empty one
-    (``--omit-empty-scope``).
+    Metadata never replaces a response field, nor a token's (``refresh``: a refresh
+    token comes with the access token). ``scope`` is there, empty when nothing was
+    granted (the seed), unless the policy leaves it out (``response.include.scope:
+    false``) or the issuer omits an empty one (``--omit-empty-scope``).
     """
     shape = _shape(settings)
     fields: dict[str, Any] = {}
