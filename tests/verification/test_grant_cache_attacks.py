@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from tests.embedded.test_rotation import audit_lines, rfc3339, show_key
 from tests.support.issuer import write_manifests
@@ -28,7 +29,7 @@ def _granted(issuer, path, form, **kwargs):
     return [a.json() for a in answers]
 
 
-def _form(client, **more):
+def _form(client):
     client_id, secret_ = client
     return {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret_}
 
@@ -58,8 +59,6 @@ def test_a_remembered_request_writes_the_audit_line_of_the_whole_check(tmp_path)
     write_manifests(manifests, policy("orders-jwt", "JWT"))
     client_id, client_secret = show_key(manifests, state, "ApiProxy/orders")
     with serving(manifests, state) as (url, process):
-        import requests
-
         for _ in range(REPEAT):
             answer = requests.post(
                 url + "/auth/jwt",
