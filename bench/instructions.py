@@ -2,16 +2,17 @@
 nor its clock moves (docs/performance.md, "Instructions").
 
 Run: ``.venv/bin/python bench/instructions.py [--requests 2000] [--jobs 2] [TARGET ...]``
-(needs ``valgrind``: ``apt-get install valgrind``). ``bench/inprocess.py --only TARGET``
-is run twice under callgrind, answering a warm-up and then ``--requests`` requests or
-none; the difference of the two totals, divided by ``--requests``, is what one request
-costs, start-up excluded: the HTTP parsing, routing, handler, response, event loop
-turns, and the native work the opcode count of ``bench/inprocess.py`` leaves out (the
-signature, orjson, SQLite's own code). What the kernel does is not in it: the socket
-system calls (the transport only collects answers) and SQLite's file writes and reads.
-Nor is the time a core waits on memory. A ratio here is one of work, not of seconds; for
-the token endpoints it sat above the wrk ratio, far above for opaque tokens while their
-store writes were most of their system calls (docs/performance.md gives both).
+(needs ``valgrind``, which ``make bench`` installs with ``scripts/install-tools.sh
+--bench``). ``bench/inprocess.py --only TARGET`` is run twice under callgrind, answering
+a warm-up and then ``--requests`` requests or none; the difference of the two totals,
+divided by ``--requests``, is what one request costs, start-up excluded: the HTTP
+parsing, routing, handler, response, event loop turns, and the native work the opcode
+count of ``bench/inprocess.py`` leaves out (the signature, orjson, SQLite's own code).
+What the kernel does is not in it: the socket system calls (the transport only collects
+answers) and SQLite's file writes and reads. Nor is the time a core waits on memory. A
+ratio here is one of work, not of seconds; for the token endpoints it sat above the wrk
+ratio, far above for opaque tokens while their store writes were most of their system
+calls (docs/performance.md gives both).
 
 Repeatable: the same manifests, keys and state dir are copied into each run (from
 ``--prepared``, made once), ``PYTHONHASHSEED`` is fixed, and no timer runs during the

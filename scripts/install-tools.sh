@@ -5,7 +5,7 @@
 #   scripts/install-tools.sh          what the tests need: nginx built with auth_request,
 #                                     redis-server; podman, runc and mmdebstrap (the image
 #                                     tests build and run the image)
-#   scripts/install-tools.sh --bench  the same, plus wrk for bench/*.py
+#   scripts/install-tools.sh --bench  the same, plus wrk and valgrind for bench/*.py
 #
 # Without root, or on a machine without apt-get, it only says what is missing and exits 0:
 # the tests that need a missing tool then skip with the reason, and under CI=true the test
@@ -58,8 +58,13 @@ for tool in podman runc mmdebstrap; do
         missing+=("$tool")
     fi
 done
-if $want_bench && ! command -v wrk >/dev/null 2>&1; then
-    missing+=(wrk)
+if $want_bench; then
+    # wrk loads the servers; valgrind counts instructions (bench/instructions.py).
+    for tool in wrk valgrind; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            missing+=("$tool")
+        fi
+    done
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
