@@ -1,5 +1,7 @@
 """A world with both modes and both token types, for the verification side."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from tests.support.manifests import credential, policy, role, user_pool
@@ -53,3 +55,20 @@ def issue(issuer, path, client, **more):
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def iso(posix: float) -> str:
+    """POSIX seconds as the RFC 3339 text an ``expiresAt`` holds."""
+    return datetime.fromtimestamp(posix, UTC).isoformat()
+
+
+def orders_entry_ending(start_issuer, ends: float):
+    """An issuer whose Credential ``svc`` reaches ``orders`` until ``ends`` (POSIX
+    seconds, its first ACL entry's ``expiresAt``) and ``billing`` for good."""
+    svc = credential("svc", ["ApiProxy/orders", "ApiProxy/billing"])
+    svc["spec"]["acl"][0]["expiresAt"] = iso(ends)
+    return start_issuer(
+        policy("orders-acl", "JWT", management="ACL"),
+        policy("billing-acl", "JWT", "ApiProxy/billing", management="ACL"),
+        svc,
+    )

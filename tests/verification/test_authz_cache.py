@@ -3,17 +3,12 @@ first makes ``/authz`` remember a pass, then changes what it depends on, and exp
 the refusal the whole check gives."""
 
 import time
-from datetime import UTC, datetime
 
 from tests.support.manifests import credential, policy
 from tests.tenancy.conftest import attacker, victim
-from tests.verification.conftest import issue
+from tests.verification.conftest import iso, issue, orders_entry_ending
 from tests.verification.test_authz import authz
 from tests.verification.test_revocation import revoke
-
-
-def _iso(posix: float) -> str:
-    return datetime.fromtimestamp(posix, UTC).isoformat()
 
 
 def _remembered(issuer, token, proxy="orders", path="/authz"):
@@ -33,7 +28,7 @@ def _edit(issuer, old, new):
 
 
 def test_a_credential_expiring_while_remembered_stops_its_tokens(start_issuer):
-    soon = _iso(time.time() + 600)  # the issuer's clock starts later, and only moves on
+    soon = iso(time.time() + 600)  # the issuer's clock starts later, and only moves on
     issuer = start_issuer(
         policy("orders-acl", "JWT", management="ACL"),
         credential("svc", ["ApiProxy/orders"], expiresAt=soon),
@@ -50,13 +45,7 @@ def test_a_pass_decided_just_before_an_acl_entry_ends_is_not_remembered_past_it(
     """The last millisecond before ``expiresAt``: the pass must end with the entry, not
     hold until the next end (or the next configuration)."""
     ends = float(int(time.time()) + 600)
-    svc = credential("svc", ["ApiProxy/orders", "ApiProxy/billing"])
-    svc["spec"]["acl"][0]["expiresAt"] = _iso(ends)
-    issuer = start_issuer(
-        policy("orders-acl", "JWT", management="ACL"),
-        policy("billing-acl", "JWT", "ApiProxy/billing", management="ACL"),
-        svc,
-    )
+    issuer = orders_entry_ending(start_issuer, ends)
     token = issue(issuer, "/credential/jwt", issuer.credential("svc"))["access_token"]
     issuer.clock.now = ends - 0.0005
     assert authz(issuer, token, "orders").status_code == 200
@@ -65,13 +54,7 @@ def test_a_pass_decided_just_before_an_acl_entry_ends_is_not_remembered_past_it(
 
 
 def test_an_acl_entry_expiring_while_remembered_stops_reaching_the_proxy(start_issuer):
-    svc = credential("svc", ["ApiProxy/orders", "ApiProxy/billing"])
-    svc["spec"]["acl"][0]["expiresAt"] = _iso(time.time() + 600)
-    issuer = start_issuer(
-        policy("orders-acl", "JWT", management="ACL"),
-        policy("billing-acl", "JWT", "ApiProxy/billing", management="ACL"),
-        svc,
-    )
+    issuer = orders_entry_ending(start_issuer, time.time() + 600)
     token = issue(issuer, "/credential/jwt", issuer.credential("svc"))["access_token"]
     _remembered(issuer, token, "orders")
     _remembered(issuer, token, "billing")

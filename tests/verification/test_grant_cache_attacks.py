@@ -15,6 +15,7 @@ from tests.support.issuer import write_manifests
 from tests.support.manifests import credential, policy, role, secret
 from tests.support.process import serving
 from tests.support.tokens import verified_claims
+from tests.verification.conftest import iso, orders_entry_ending
 from tests.verification.test_throttle import ATTACKER, VICTIM, client_form, issuer, post
 
 __all__ = ["issuer"]  # the throttle's fixture: an issuer behind a trusted proxy
@@ -32,10 +33,6 @@ def _granted(issuer, path, form, **kwargs):
 def _form(client):
     client_id, secret_ = client
     return {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret_}
-
-
-def _iso(posix):
-    return datetime.fromtimestamp(posix, UTC).isoformat()
 
 
 def test_remembered_requests_get_tokens_of_their_own_with_the_same_claims(start_issuer):
@@ -173,34 +170,40 @@ def test_a_previous_secret_is_not_remembered_past_its_expiry(start_issuer):
     assert refused.json()["error"] == "invalid_client"
 
 
-def test_a_credential_expiring_while_remembered_gets_no_more_tokens(start_issuer):
-    soon = _iso(time.time() + 600)  # the issuer's clock starts later, and only moves on
+BEFORE_THE_END = pytest.mark.parametrize(
+    "before_end", [300, 0.002, 0.0009, 0.0005], ids=["early", "2ms", "0.9ms", "0.5ms"]
+)
+"""How long before an ``expiresAt`` the grant is remembered: early, or in its last
+milliseconds (a service polling fast enough always lands there)."""
+
+
+@BEFORE_THE_END
+def test_a_credential_expiring_while_remembered_gets_no_more_tokens(start_issuer, before_end):
+    expires = float(int(time.time()) + 600)
     issuer = start_issuer(
         policy("acl", "JWT", management="ACL"),
-        credential("svc", ["ApiProxy/orders"], expiresAt=soon),
+        credential("svc", ["ApiProxy/orders"], expiresAt=iso(expires)),
     )
     form = _form(issuer.credential("svc"))
+    issuer.clock.now = expires - before_end
     _granted(issuer, "/credential/jwt", form)
-    issuer.clock.advance(601)
+    issuer.clock.now = expires + 86400
     refused = issuer.post("/credential/jwt", form)
     assert refused.status_code == 401, refused.text
     assert refused.json()["error"] == "invalid_client"
 
 
-def test_an_acl_entry_expiring_while_remembered_leaves_the_audience(start_issuer):
-    svc = credential("svc", ["ApiProxy/orders", "ApiProxy/billing"])
-    svc["spec"]["acl"][0]["expiresAt"] = _iso(time.time() + 600)
-    issuer = start_issuer(
-        policy("orders-acl", "JWT", management="ACL"),
-        policy("billing-acl", "JWT", "ApiProxy/billing", management="ACL"),
-        svc,
-    )
+@BEFORE_THE_END
+def test_an_acl_entry_ending_while_remembered_leaves_the_audience(start_issuer, before_end):
+    ends = float(int(time.time()) + 600)
+    issuer = orders_entry_ending(start_issuer, ends)
     form = _form(issuer.credential("svc"))
+    issuer.clock.now = ends - before_end
     before = _granted(issuer, "/credential/jwt", form)[-1]
     assert (
         "ApiProxy/orders" in verified_claims(issuer, before["access_token"], "/credential")["aud"]
     )
-    issuer.clock.advance(601)
+    issuer.clock.now = ends + 86400
     after = issuer.post("/credential/jwt", form)
     assert after.status_code == 200, after.text
     audience = verified_claims(issuer, after.json()["access_token"], "/credential")["aud"]
@@ -252,42 +255,6 @@ def test_opaque_tokens_of_a_remembered_request_are_each_stored(start_issuer):
     for token in tokens:
         answer = issuer.post("/auth/introspect", {"token": token, **form}).json()
         assert answer["active"] is True, answer
-
-
-@pytest.mark.parametrize("before_end", [0.0005, 0.0009, 0.002])
-def test_a_grant_decided_just_before_an_expiry_is_not_remembered_past_it(start_issuer, before_end):
-    """A grant made in the last millisecond before the Credential's ``expiresAt`` (a
-    service polling fast enough always lands there) must not be remembered for good."""
-    expires = float(int(time.time()) + 600)
-    issuer = start_issuer(
-        policy("acl", "JWT", management="ACL"),
-        credential("svc", ["ApiProxy/orders"], expiresAt=_iso(expires)),
-    )
-    form = _form(issuer.credential("svc"))
-    issuer.clock.now = expires - before_end
-    assert issuer.post("/credential/jwt", form).status_code == 200
-    issuer.clock.now = expires + 86400
-    refused = issuer.post("/credential/jwt", form)
-    assert refused.status_code == 401, refused.text
-
-
-def test_an_acl_entry_ending_just_after_a_grant_leaves_the_audience(start_issuer):
-    ends = float(int(time.time()) + 600)
-    svc = credential("svc", ["ApiProxy/orders", "ApiProxy/billing"])
-    svc["spec"]["acl"][0]["expiresAt"] = _iso(ends)
-    issuer = start_issuer(
-        policy("orders-acl", "JWT", management="ACL"),
-        policy("billing-acl", "JWT", "ApiProxy/billing", management="ACL"),
-        svc,
-    )
-    form = _form(issuer.credential("svc"))
-    issuer.clock.now = ends - 0.0009
-    assert issuer.post("/credential/jwt", form).status_code == 200
-    issuer.clock.now = ends + 86400
-    after = issuer.post("/credential/jwt", form)
-    assert after.status_code == 200, after.text
-    audience = verified_claims(issuer, after.json()["access_token"], "/credential")["aud"]
-    assert "ApiProxy/orders" not in audience
 
 
 def test_a_body_that_arrives_across_a_reload_is_decided_under_the_new_configuration(
