@@ -8,7 +8,7 @@ import requests
 
 from gatekey.operator import contract
 from tests.support.issuer import write_manifests
-from tests.support.manifests import credential, policy, secret
+from tests.support.manifests import credential, policy, rotated_secret, secret
 from tests.support.process import client_credentials, eventually, gatekey, serving
 
 
@@ -27,10 +27,6 @@ def show_key(manifests, state, target):
 
 def audit_lines(process):
     return [json.loads(line) for line in process.output()[0].splitlines() if line.startswith("{")]
-
-
-def rfc3339(at):
-    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def test_rotate_secret_while_serving_keeps_both_secrets_working(tmp_path):
@@ -74,13 +70,7 @@ def test_previous_secret_after_expiry_is_refused(start_issuer):
     issuer = start_issuer(
         policy("acl", "OAuth2", management="ACL"),
         credential("svc", ["ApiProxy/orders"]),
-        secret(
-            "svc-credentials",
-            client_id="svc",
-            client_secret="new-secret",
-            previous_client_secret="old-secret",
-            previous_client_secret_expires_at=rfc3339(later),
-        ),
+        rotated_secret("svc-credentials", "svc", "new-secret", "old-secret", later),
     )
     assert (
         client_credentials(issuer.url, "svc", "old-secret", "/credential/token").status_code == 200
@@ -136,19 +126,13 @@ def test_previous_secret_without_a_valid_expiry_is_not_honoured(start_issuer):
 
 
 def test_previous_secret_of_another_namespace_does_not_authenticate(start_issuer):
-    later = rfc3339(datetime.now(UTC) + timedelta(hours=1))
+    later = datetime.now(UTC) + timedelta(hours=1)
 
     def tenant(ns, current, previous):
         docs = (
             policy("acl", "OAuth2", management="ACL"),
             credential(f"svc-{ns}", ["ApiProxy/orders"]),
-            secret(
-                f"svc-{ns}-credentials",
-                client_id=f"svc-{ns}",
-                client_secret=current,
-                previous_client_secret=previous,
-                previous_client_secret_expires_at=later,
-            ),
+            rotated_secret(f"svc-{ns}-credentials", f"svc-{ns}", current, previous, later),
         )
         for doc in docs:
             doc["metadata"]["namespace"] = ns

@@ -1,9 +1,12 @@
 """Builders for the manifests tests write: short to read, every default left to the model."""
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import bcrypt
+
+from gatekey.operator.timestamps import rfc3339
 
 API = "gatekey.io/v1alpha1"
 
@@ -77,3 +80,17 @@ def user_pool(name: str, users: dict[str, str]) -> dict[str, Any]:
 
 def secret(name: str, **values: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": values}
+
+
+def rotated_secret(
+    name: str, client_id: str, current: str, previous: str, until: datetime
+) -> dict[str, Any]:
+    """A user-written client Secret in a rotation's overlap: ``previous`` authenticates
+    strictly before ``until`` (docs/rotation.md)."""
+    return secret(
+        name,
+        client_id=client_id,
+        client_secret=current,
+        previous_client_secret=previous,
+        previous_client_secret_expires_at=rfc3339(until),
+    )

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from tests.embedded.test_rotation import audit_lines, rfc3339, show_key
+from tests.embedded.test_rotation import audit_lines, show_key
 from tests.support.issuer import write_manifests
-from tests.support.manifests import credential, policy, role, secret
+from tests.support.manifests import credential, policy, role, rotated_secret, secret
 from tests.support.process import serving
 from tests.support.tokens import verified_claims
 from tests.verification.conftest import iso, orders_entry_ending
@@ -154,13 +154,7 @@ def test_a_previous_secret_is_not_remembered_past_its_expiry(start_issuer):
     issuer = start_issuer(
         policy("acl", "JWT", management="ACL"),
         credential("svc", ["ApiProxy/orders"]),
-        secret(
-            "svc-credentials",
-            client_id="svc",
-            client_secret="new-secret",
-            previous_client_secret="old-secret",
-            previous_client_secret_expires_at=rfc3339(later),
-        ),
+        rotated_secret("svc-credentials", "svc", "new-secret", "old-secret", later),
     )
     old = _form(("svc", "old-secret"))
     _granted(issuer, "/credential/jwt", old)
