@@ -59,6 +59,8 @@ JWT_GOAL = 0.4
 OPAQUE_GOAL = 0.4
 PEER_GOAL = 2.5
 """Gatekey's ES256 JWT issuance per server CPU-second against oidc-provider's."""
+PEER_WARM_UP_S = 10
+"""About 10,000 requests: V8 has compiled oidc-provider's hot code by then."""
 PEER_DIR = Path(__file__).resolve().parent / "peers" / "oidc-provider"
 FULL_CORE = 0.9
 """A server that used less of its core than this during a pass shared it, or waited on I/O."""
@@ -338,6 +340,7 @@ def peer(
             form=FORM_BODY,
             expects_token=True,
             server_pid=proc.pid,
+            warm_up_s=PEER_WARM_UP_S,
         )
     ]
 
