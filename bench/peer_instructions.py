@@ -27,8 +27,10 @@ import base64
 import contextlib
 import http.client
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,38 +47,29 @@ class Server:
     """One server as ``bench/issuance.py`` starts it, and the request it answers."""
 
     label: str
-    argv: list[str]
+    command: Callable[[int], list[str]]
+    """Its command line, listening on the port given."""
     path: str
     authorization: str | None
 
 
-def servers(work: Path) -> list[Server]:
+def servers(work: Path, node: str) -> list[Server]:
     """The form ceiling, ``gatekey serve`` on the bench manifests, and the peer, all with
     the bench's client (the proxy key of ``ApiProxy/bench``)."""
     gatekey = harness.Gatekey.prepare(work, issuance.MANIFESTS)
     key = gatekey.show_key("ApiProxy/bench")
     pair = f"{key['client_id']}:{key['client_secret']}".encode()
     basic = f"Basic {base64.b64encode(pair).decode()}"
+    ceiling = [sys.executable, str(harness.CEILING_SERVER), "--form", "--port"]
     serve = [gatekey.command, "serve", "--manifests", str(gatekey.manifests)]
-    serve += ["--state-dir", str(gatekey.state)]
-    peer = [str(issuance.PEER_DIR / "server.mjs"), key["client_id"], key["client_secret"]]
+    serve += ["--state-dir", str(gatekey.state), "--port"]
+    peer = [node, str(issuance.PEER_DIR / "server.mjs")]
+    client = [key["client_id"], key["client_secret"]]
     return [
-        Server(
-            issuance.CEILING,
-            [sys.executable, str(harness.CEILING_SERVER), "--form"],
-            "/token",
-            None,
-        ),
-        Server(issuance.JWT, serve, "/auth/jwt", basic),
-        Server(issuance.PEER, ["node", peer[0], "{port}", *peer[1:]], "/token", basic),
+        Server(issuance.CEILING, lambda port: [*ceiling, str(port)], "/token", None),
+        Server(issuance.JWT, lambda port: [*serve, str(port)], "/auth/jwt", basic),
+        Server(issuance.PEER, lambda port: [*peer, str(port), *client], "/token", basic),
     ]
-
-
-def command(server: Server, port: int) -> list[str]:
-    """``server.argv`` listening on ``port`` (node takes it in place, the others as a flag)."""
-    if "{port}" in server.argv:
-        return [str(port) if arg == "{port}" else arg for arg in server.argv]
-    return [*server.argv, "--port", str(port)]
 
 
 def post(connection: http.client.HTTPConnection, server: Server, times: int) -> None:
@@ -99,7 +92,7 @@ def per_request(server: Server, work: Path, warm_up: int, requests: int) -> floa
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p"]
     with contextlib.ExitStack() as stack:
         proc = harness.start(
-            stack, argv + command(server, port), work / f"{name}.log", port, VALGRIND_START_S
+            stack, argv + server.command(port), work / f"{name}.log", port, VALGRIND_START_S
         )
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=VALGRIND_START_S)
         stack.callback(connection.close)
@@ -130,13 +123,14 @@ def main() -> int:
     parser.add_argument("--warm-up", type=int, default=10000, help="before counting (10000)")
     parser.add_argument("--requests", type=int, default=2000, help="counted (default 2000)")
     args = parser.parse_args()
-    if not (issuance.PEER_DIR / "node_modules" / "oidc-provider").is_dir():
-        print(f"bench: no peer (`npm ci` in {issuance.PEER_DIR} is missing)", file=sys.stderr)
+    node = shutil.which("node")
+    if node is None or not (issuance.PEER_DIR / "node_modules" / "oidc-provider").is_dir():
+        print(f"bench: no peer (node, or `npm ci` in {issuance.PEER_DIR}, is missing)")
         return 1
     with harness.exit_on_failure(), harness.workspace() as (_, work):
         print(f"instructions per request (callgrind, {args.requests} after {args.warm_up}):")
         counted = {}
-        for server in servers(work):
+        for server in servers(work, node):
             counted[server.label] = per_request(server, work, args.warm_up, args.requests)
             print(f"  {server.label:<{issuance.LABEL_WIDTH}} {counted[server.label]:12,.0f}")
         jwt, peer = counted[issuance.JWT], counted[issuance.PEER]
