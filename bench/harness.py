@@ -11,6 +11,7 @@ which puts ``bench/`` first on ``sys.path``, and import it as ``harness``.
 """
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +87,13 @@ def print_machine(cores: Cores, *versions: str) -> None:
 
 
 # --- processes -------------------------------------------------------------------------
+
+
+def basic(key: Mapping[str, str]) -> str:
+    """The ``Authorization`` value for ``key``'s ``client_id`` and ``client_secret``
+    (``client_secret_basic``, RFC 6749 §2.3.1; the bench's ids need no form-encoding)."""
+    pair = f"{key['client_id']}:{key['client_secret']}".encode()
+    return f"Basic {base64.b64encode(pair).decode()}"
 
 
 def free_port() -> int:

@@ -24,7 +24,6 @@ ceiling. Nothing is asserted; exit status 1 when an answer was not a 200.
 
 import argparse
 import asyncio
-import base64
 import gc
 import json
 import os
@@ -203,8 +202,7 @@ async def gatekey_app(work: Path, prepared: Path | None = None) -> tuple[web.App
     store = SQLiteStore(state.store_path.absolute(), poll_seconds=3600)
     runtime = Runtime(SnapshotHolder(), store, settings)
     await FolderSource(EmbeddedSource(gatekey.manifests, state, settings)).first(runtime)
-    pair = f"{key['client_id']}:{key['client_secret']}".encode()
-    return create_app(runtime), "Basic " + base64.b64encode(pair).decode()
+    return create_app(runtime), harness.basic(key)
 
 
 def ceiling_app(route: web.RouteDef) -> web.Application:

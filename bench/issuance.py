@@ -263,8 +263,7 @@ def start_servers(stack: contextlib.ExitStack, work: Path, cores: harness.Cores)
     gatekey = harness.Gatekey.prepare(work, MANIFESTS)
     # Before serve, so that both read the same proxy key from the same state dir.
     key = gatekey.show_key("ApiProxy/bench")
-    pair = f"{key['client_id']}:{key['client_secret']}".encode()
-    authorization = (f"Authorization: Basic {base64.b64encode(pair).decode()}",)
+    authorization = (f"Authorization: {harness.basic(key)}",)
 
     ceiling, ceiling_port = harness.start_ceiling(stack, work, cores, "--form")
     issuer, gatekey_port = gatekey.serve(stack, work, cores)
@@ -331,12 +330,11 @@ def peer(
     port = harness.free_port()
     argv = [node, str(PEER_DIR / "server.mjs"), str(port), key["client_id"], key["client_secret"]]
     proc = harness.start(stack, cores.pin(cores.server, argv), work / "peer.log", port)
-    pair = f"{key['client_id']}:{key['client_secret']}".encode()
     return [
         Target(
             label=PEER,
             url=f"http://127.0.0.1:{port}/token",
-            headers=(f"Authorization: Basic {base64.b64encode(pair).decode()}",),
+            headers=(f"Authorization: {harness.basic(key)}",),
             form=FORM_BODY,
             expects_token=True,
             server_pid=proc.pid,

@@ -23,7 +23,6 @@ is asserted; exit status 1 when a server did not start or an answer was not a 20
 """
 
 import argparse
-import base64
 import contextlib
 import http.client
 import re
@@ -58,8 +57,7 @@ def servers(work: Path, node: str) -> list[Server]:
     the bench's client (the proxy key of ``ApiProxy/bench``)."""
     gatekey = harness.Gatekey.prepare(work, issuance.MANIFESTS)
     key = gatekey.show_key("ApiProxy/bench")
-    pair = f"{key['client_id']}:{key['client_secret']}".encode()
-    basic = f"Basic {base64.b64encode(pair).decode()}"
+    basic = harness.basic(key)
     ceiling = [sys.executable, str(harness.CEILING_SERVER), "--form", "--port"]
     serve = [gatekey.command, "serve", "--manifests", str(gatekey.manifests)]
     serve += ["--state-dir", str(gatekey.state), "--port"]

@@ -22,7 +22,6 @@ at the price of an occasional torn stack (counted under its leaf).
 """
 
 import argparse
-import base64
 import contextlib
 import shutil
 import subprocess
@@ -53,8 +52,7 @@ def endpoints(stack: contextlib.ExitStack, work: Path, cores: harness.Cores) -> 
     """``gatekey serve`` on the manifests of both benchmarks; one target per endpoint."""
     gatekey = harness.Gatekey.prepare(work, issuance.MANIFESTS + "---\n" + authz.MANIFESTS)
     key = gatekey.show_key("ApiProxy/bench")
-    pair = f"{key['client_id']}:{key['client_secret']}".encode()
-    basic = (f"Authorization: Basic {base64.b64encode(pair).decode()}",)
+    basic = (f"Authorization: {harness.basic(key)}",)
     proc, port = gatekey.serve(stack, work, cores)
     base = f"http://127.0.0.1:{port}"
     token = authz.issue_jwt(gatekey, base)

@@ -14,7 +14,6 @@ time.
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import shutil
@@ -70,7 +69,7 @@ def wait_port(port: int, timeout: float = 20) -> None:
 
 async def load(url: str, basic: str, seconds: float, concurrency: int, refresh: bool) -> float:
     """Requests per second: client_credentials, or refreshes along private chains."""
-    headers = {"Authorization": f"Basic {basic}"}
+    headers = {"Authorization": basic}
     done = 0
     stop = time.monotonic() + seconds
 
@@ -114,7 +113,7 @@ def measure(
             check=True,
         ).stdout
     )
-    basic = base64.b64encode(f"{key['client_id']}:{key['client_secret']}".encode()).decode()
+    basic = harness.basic(key)
     port = harness.free_port()
     command = [
         GATEKEY,

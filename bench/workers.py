@@ -19,7 +19,6 @@ costs. Nothing is asserted on time.
 """
 
 import argparse
-import base64
 import contextlib
 import os
 import sys
@@ -110,8 +109,7 @@ def main() -> int:
     with harness.exit_on_failure(), harness.workspace() as (_stack, work):
         gatekey = harness.Gatekey.prepare(work, MANIFESTS)
         key = gatekey.show_key("ApiProxy/bench")
-        pair = f"{key['client_id']}:{key['client_secret']}".encode()
-        basic = (f"Authorization: Basic {base64.b64encode(pair).decode()}",)
+        basic = (f"Authorization: {harness.basic(key)}",)
         for round_no in range(1, args.rounds + 1):
             for workers in (1, 2):
                 with contextlib.ExitStack() as server:
